@@ -1,0 +1,97 @@
+"""create_app(settings): the FastAPI app; its lifespan builds the services once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.routes import collections, documents, health, jobs, search
+from ingest.pipeline import run_job
+from ingest.queue import JobQueue, ThreadJobQueue
+from retrieval.config import QueueBackend, Settings
+from retrieval.embedder import Embedder
+from retrieval.errors import Conflict, InvalidInput, NotFound, SemsearchError, Unavailable
+from retrieval.services import Services
+from workers.celery_app import CeleryJobQueue, create_celery_app
+
+logger = logging.getLogger(__name__)
+
+ERROR_STATUS: dict[type[SemsearchError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def build_job_queue(services: Services) -> JobQueue:
+    """Celery when a broker is configured, otherwise a thread of this process."""
+    settings = services.settings
+    if settings.queue_backend is QueueBackend.CELERY and settings.broker_url:
+        return CeleryJobQueue(app=create_celery_app(settings), broker_url=settings.broker_url)
+    context = services.ingest_context
+    return ThreadJobQueue(
+        run_job=lambda job_id, final_attempt: run_job(job_id, context, final_attempt=final_attempt),
+        recovered_job_ids=services.catalog.unfinished_job_ids(),
+    )
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+    """The HTTP API over the services that `settings` describe.
+
+    `embedder` lends an already loaded model instead of loading one (tests, embedding hosts).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.open(settings, embedder=embedder)
+        job_queue = build_job_queue(services)
+        app.state.services = services
+        app.state.job_queue = job_queue
+        try:
+            yield
+        finally:
+            job_queue.close()
+            services.close()
+
+    app = FastAPI(
+        title="semsearch",
+        summary="Semantic search and RAG retrieval: thresholded top-k hits per collection.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    for router in (collections.router, documents.router, jobs.router, search.router):
+        app.include_router(router)
+    app.include_router(health.router)
+    app.add_exception_handler(SemsearchError, _semsearch_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+async def _semsearch_error(request: Request, exc: Exception) -> JSONResponse:
+    code = next(
+        (code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)),
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+    if code >= 500:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": str(exc)}, status_code=code)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 whose `detail` is one readable sentence per problem, naming the field."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = []
+    for error in errors:
+        location = ".".join(str(part) for part in error["loc"] if part != "body")
+        problems.append(f"{location or 'body'}: {error['msg']}")
+    return JSONResponse(
+        {"detail": "; ".join(problems), "errors": jsonable_encoder(errors)},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )

@@ -1,0 +1,42 @@
+"""FastAPI dependencies: the services that the lifespan built, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ingest.queue import JobQueue
+from retrieval.catalog import Catalog
+from retrieval.collections import CollectionManager
+from retrieval.search import Searcher
+from retrieval.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    job_queue: JobQueue = request.app.state.job_queue
+    return job_queue
+
+
+def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
+    return services.catalog
+
+
+def get_searcher(services: Annotated[Services, Depends(get_services)]) -> Searcher:
+    return services.searcher
+
+
+def get_collections(services: Annotated[Services, Depends(get_services)]) -> CollectionManager:
+    return services.collections
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+CollectionsDep = Annotated[CollectionManager, Depends(get_collections)]

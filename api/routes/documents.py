@@ -1,0 +1,49 @@
+"""Documents of a collection: submit for ingestion, read, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import CatalogDep, CollectionsDep, JobQueueDep
+from api.schemas import DocumentPublic, IngestRequest, JobPublic
+from ingest.pipeline import submit_documents
+from retrieval.catalog import DocumentInput
+
+router = APIRouter(prefix="/collections/{name}/documents", tags=["documents"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, operation_id="ingest_documents")
+def ingest_documents(
+    name: str, body: IngestRequest, response: Response, catalog: CatalogDep, job_queue: JobQueueDep
+) -> JobPublic:
+    """Store the documents and queue their indexing; poll `GET /jobs/{id}` for progress."""
+    job = submit_documents(
+        catalog,
+        job_queue,
+        name,
+        [
+            DocumentInput(
+                id=document.id,
+                text=document.text,
+                title=document.title,
+                source=document.source,
+                metadata=document.metadata,
+            )
+            for document in body.documents
+        ],
+    )
+    response.headers["Location"] = f"/jobs/{job.id}"
+    return JobPublic.from_record(job)
+
+
+@router.get("/{document_id}", operation_id="get_document")
+def get_document(name: str, document_id: str, catalog: CatalogDep) -> DocumentPublic:
+    return DocumentPublic.from_record(catalog.get_document(name, document_id))
+
+
+@router.delete(
+    "/{document_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_document"
+)
+def delete_document(name: str, document_id: str, collections: CollectionsDep) -> Response:
+    collections.delete_document(name, document_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,30 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    vectors: str
+    ingestion: str
+    model: str
+
+
+@router.get("/healthz", operation_id="health")
+def health(services: ServicesDep) -> Health:
+    """Answers once the service is up: the catalog is reachable and the model is loaded."""
+    services.catalog.list_collections()
+    settings = services.settings
+    return Health(
+        status="ok",
+        vectors=settings.vector_backend.value,
+        ingestion=settings.queue_backend.value,
+        model=services.embedder.name,
+    )

@@ -1,0 +1,259 @@
+"""Request and response bodies of the HTTP API, by resource and role, with their limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
+from retrieval.search import SearchResult
+from retrieval.text import clean_text
+
+MAX_QUERY_CHARS = 2_000
+MAX_DOCUMENT_CHARS = 1_000_000
+MAX_DOCUMENTS_PER_REQUEST = 1_000
+MAX_TOP_K = 100
+MAX_CHUNK_TOKENS = 254
+
+CollectionName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+    Field(description="1-64 letters, digits, '_' or '-', starting with a letter or digit."),
+]
+Threshold = Annotated[
+    float,
+    Field(ge=-1.0, le=1.0, description="Cosine similarity a hit must reach (score >= threshold)."),
+]
+TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K, description="How many hits to return at most.")]
+TermMapping = Annotated[
+    dict[str, str],
+    Field(
+        max_length=10_000,
+        description="Query rewrite: term -> replacement, longest match first, e.g. "
+        '{"CTP保证金": "期货交易保证金"}.',
+    ),
+]
+
+
+def _scalar(value: Any) -> str | int | float | bool:
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError("a filter value must be a string, number or boolean")
+    return value
+
+
+MetadataValue = Annotated[Any, AfterValidator(_scalar)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Chunking(StrictModel):
+    max_tokens: int = Field(
+        default=200,
+        ge=16,
+        le=MAX_CHUNK_TOKENS,
+        description="Word pieces of the model's tokenizer per chunk at most.",
+    )
+    overlap_sentences: int = Field(
+        default=0, ge=0, le=3, description="Sentences repeated from the end of the previous chunk."
+    )
+
+
+class CollectionCreate(StrictModel):
+    name: CollectionName
+    threshold: Threshold = 0.5
+    top_k: TopK = 10
+    term_map: TermMapping = Field(default_factory=dict)
+    chunking: Chunking = Field(default_factory=Chunking)
+
+
+class CollectionUpdate(StrictModel):
+    threshold: Threshold | None = None
+    top_k: TopK | None = None
+    term_map: TermMapping | None = None
+
+
+class CollectionPublic(BaseModel):
+    name: str
+    threshold: float
+    top_k: int
+    term_map: dict[str, str]
+    chunking: Chunking
+    model: str
+    dimension: int
+    document_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: CollectionRecord, *, document_count: int) -> CollectionPublic:
+        return cls(
+            name=record.name,
+            threshold=record.threshold,
+            top_k=record.top_k,
+            term_map=dict(record.term_map),
+            chunking=Chunking(
+                max_tokens=record.chunk_max_tokens,
+                overlap_sentences=record.chunk_overlap_sentences,
+            ),
+            model=record.model,
+            dimension=record.dimension,
+            document_count=document_count,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionPublic]
+    count: int
+
+
+class DocumentIn(StrictModel):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DOCUMENT_CHARS)]
+    title: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    source: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("text")
+    @classmethod
+    def _has_content(cls, text: str) -> str:
+        if not clean_text(text):
+            raise ValueError("text is empty once whitespace and invisible characters are removed")
+        return text
+
+
+class IngestRequest(StrictModel):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS_PER_REQUEST)
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobPublic(BaseModel):
+    id: str
+    collection: str
+    status: JobStatus
+    documents_total: int
+    documents_done: int
+    chunks_total: int
+    chunks_done: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> JobPublic:
+        return cls(
+            id=record.id,
+            collection=record.collection,
+            status=record.status,
+            documents_total=record.documents_total,
+            documents_done=record.documents_done,
+            chunks_total=record.chunks_total,
+            chunks_done=record.chunks_done,
+            error=record.error,
+            created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+        )
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    collection: str
+    title: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    status: Literal["pending", "indexed", "failed"]
+    chunk_count: int
+    content_hash: str
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: DocumentRecord) -> DocumentPublic:
+        return cls(
+            id=record.id,
+            collection=record.collection,
+            title=record.title,
+            source=record.source,
+            metadata=dict(record.metadata),
+            status=record.status,
+            chunk_count=record.chunk_count,
+            content_hash=record.content_hash,
+            error=record.error,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+
+class SearchRequest(StrictModel):
+    query: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+    top_k: TopK | None = None
+    threshold: Threshold | None = Field(
+        default=None, description="Overrides the collection's threshold for this call."
+    )
+    filter: dict[str, MetadataValue] | None = Field(
+        default=None, description="Metadata fields that a hit must equal, all of them."
+    )
+
+
+class HitPublic(BaseModel):
+    score: float
+    text: str
+    document_id: str
+    title: str | None
+    source: str | None
+    chunk_index: int
+    start: int = Field(description="Offset of the chunk in the cleaned document text.")
+    end: int
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    query: str = Field(description="The query as embedded: cleaned and term-mapped.")
+    threshold: float
+    top_k: int
+    hits: list[HitPublic]
+
+    @classmethod
+    def from_result(cls, result: SearchResult) -> SearchResponse:
+        return cls(
+            collection=result.collection,
+            query=result.query,
+            threshold=result.threshold,
+            top_k=result.top_k,
+            hits=[
+                HitPublic(
+                    score=hit.score,
+                    text=hit.text,
+                    document_id=hit.document_id,
+                    title=hit.title,
+                    source=hit.source,
+                    chunk_index=hit.chunk_index,
+                    start=hit.start,
+                    end=hit.end,
+                    metadata=dict(hit.metadata),
+                )
+                for hit in result.hits
+            ],
+        )
+
+
+class ErrorResponse(BaseModel):
+    detail: str

@@ -1,0 +1,788 @@
+"""The catalog: collections, documents and ingestion jobs in SQL (SQLite or PostgreSQL).
+
+This is the only module that knows SQLAlchemy (besides the Alembic migrations). Callers get
+frozen dataclasses, never ORM objects, and SQLAlchemy's errors are translated into
+retrieval.errors here:
+
+    OperationalError, InterfaceError, DisconnectionError, pool TimeoutError -> Unavailable
+    IntegrityError on a taken collection name                               -> Conflict
+    any other IntegrityError (a concurrent writer won a race)               -> Conflict
+
+Every method runs one short transaction of its own, so one Catalog may be shared by the
+API's thread pool and an ingestion thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.expression import Executable
+
+from retrieval.errors import ConfigurationError, Conflict, InvalidInput, NotFound, Unavailable
+
+MAX_ERROR_CHARS = 4_000
+"""Error texts stored on documents and jobs are cut to this length."""
+
+_CONNECT_TIMEOUT_S = 5
+_SQLITE_BUSY_TIMEOUT_S = 30.0
+_WRITE_OPTION = "semsearch_write"
+_IN_CLAUSE_BATCH = 500
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+_MIGRATION_LOCK_KEY = 0x73656D73  # "sems"
+
+
+class DocumentStatus(StrEnum):
+    PENDING = "pending"
+    """Staged; its current content is not (yet) in the vector store."""
+    INDEXED = "indexed"
+    """The chunks of its current content are in the vector store."""
+    FAILED = "failed"
+    """The last ingestion of it failed; see its error."""
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """The settable fields of a collection, as given when it is created."""
+
+    name: str
+    threshold: float
+    top_k: int
+    term_map: Mapping[str, str]
+    chunk_max_tokens: int
+    chunk_overlap_sentences: int
+    model: str
+    dimension: int
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    id: int
+    name: str
+    threshold: float
+    top_k: int
+    term_map: dict[str, str]
+    chunk_max_tokens: int
+    chunk_overlap_sentences: int
+    model: str
+    """The name of the embedding model whose vectors the collection holds."""
+    dimension: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    """A document as a client uploads it; `id` is the client's own document id."""
+
+    id: str
+    text: str
+    title: str | None = None
+    source: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    collection: str
+    id: str
+    text: str
+    title: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    content_hash: str
+    indexed_hash: str | None
+    """The content_hash whose chunks are in the vector store, if any."""
+    status: DocumentStatus
+    chunk_count: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    collection: str
+    status: JobStatus
+    documents_total: int
+    documents_done: int
+    chunks_total: int
+    chunks_done: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def content_hash(doc: DocumentInput) -> str:
+    """sha256 (hex) of the canonical JSON of the document's text, title, source and metadata.
+
+    Re-uploading a document with the same hash as the one indexed is a no-op for ingestion.
+    """
+    canonical = {
+        "text": doc.text,
+        "title": doc.title,
+        "source": doc.source,
+        "metadata": dict(doc.metadata),
+    }
+    try:
+        encoded = json.dumps(
+            canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"metadata of document {doc.id!r} is not plain JSON: {exc}; use strings, numbers, "
+            "booleans, null, lists and objects"
+        ) from exc
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _truncate(error: str) -> str:
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    return error[: MAX_ERROR_CHARS - 15] + " ...[truncated]"
+
+
+# --------------------------------------------------------------------------- models
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float] = mapped_column(Float)
+    top_k: Mapped[int] = mapped_column(Integer)
+    term_map: Mapped[dict[str, str]] = mapped_column(JSON)
+    chunk_max_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap_sentences: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(256))
+    dimension: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'indexed', 'failed')", name="status"),)
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    doc_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    indexed_hash: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index(None, "collection_id"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    documents_total: Mapped[int] = mapped_column(Integer, default=0)
+    documents_done: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobDocumentRow(Base):
+    """Which documents a job ingests, in order. No foreign key to documents on purpose:
+    a document deleted while its job waits is skipped by the job, not an error."""
+
+    __tablename__ = "job_documents"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document_id: Mapped[str] = mapped_column(String(256))
+
+
+def _collection_record(row: CollectionRow) -> CollectionRecord:
+    return CollectionRecord(
+        id=row.id,
+        name=row.name,
+        threshold=row.threshold,
+        top_k=row.top_k,
+        term_map=dict(row.term_map),
+        chunk_max_tokens=row.chunk_max_tokens,
+        chunk_overlap_sentences=row.chunk_overlap_sentences,
+        model=row.model,
+        dimension=row.dimension,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _document_record(collection: str, row: DocumentRow) -> DocumentRecord:
+    return DocumentRecord(
+        collection=collection,
+        id=row.document_id,
+        text=row.text,
+        title=row.title,
+        source=row.source,
+        metadata=dict(row.doc_metadata),
+        content_hash=row.content_hash,
+        indexed_hash=row.indexed_hash,
+        status=DocumentStatus(row.status),
+        chunk_count=row.chunk_count,
+        error=row.error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _job_record(collection: str, row: JobRow) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        collection=collection,
+        status=JobStatus(row.status),
+        documents_total=row.documents_total,
+        documents_done=row.documents_done,
+        chunks_total=row.chunks_total,
+        chunks_done=row.chunks_done,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+# --------------------------------------------------------------------------- error seam
+
+
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    """Turn SQLAlchemy's errors into retrieval.errors, chained."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise Unavailable(
+            f"catalog database unavailable: {detail}; check that it is running and reachable, "
+            "then retry"
+        ) from exc
+    except IntegrityError as exc:
+        raise Conflict(
+            "the catalog was changed by a concurrent request; retry the operation"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, and transactions that SQLAlchemy (not sqlite3) begins.
+
+    sqlite3's legacy mode begins a transaction lazily at the first write, so a read-then-write
+    transaction can fail at once with "database is locked" when another writer got in between
+    (the busy timeout does not apply to that upgrade). Write transactions therefore begin with
+    BEGIN IMMEDIATE and wait for the write lock up front; reads begin a plain deferred BEGIN.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_catalog_engine(url: str) -> Engine:
+    """An engine for the catalog URL, set up for the threads of one service process."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_S},
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = _CONNECT_TIMEOUT_S
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(importlib.resources.files("migrations")))
+    return config
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class Catalog:
+    """Collections, documents and jobs. Thread-safe; each method is one transaction."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        if engine.dialect.name not in _SUPPORTED_DIALECTS:
+            raise ConfigurationError(
+                f"the catalog runs on SQLite or PostgreSQL, not {engine.dialect.name}; "
+                "set SEMSEARCH_DATABASE_URL to a postgresql+psycopg:// URL or unset it"
+            )
+        self._engine = engine
+        self._read = sessionmaker(engine)
+        self._write = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}))
+
+    @classmethod
+    def from_url(cls, url: str) -> Catalog:
+        return cls(engine=create_catalog_engine(url))
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for schema checks in tests and tooling; the service never needs it."""
+        return self._engine
+
+    def upgrade_schema(self) -> None:
+        """Bring the schema to the newest migration (Alembic `upgrade head`); idempotent."""
+        config = _alembic_config()
+        engine = self._engine.execution_options(**{_WRITE_OPTION: True})
+        with _translate_errors(), engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together: one migrates, the others wait, then find it done.
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[Session]:
+        factory = self._write if write else self._read
+        with _translate_errors(), factory.begin() as session:
+            yield session
+
+    # ----------------------------------------------------------------------- collections
+
+    def create_collection(self, spec: CollectionSpec) -> CollectionRecord:
+        taken = Conflict(f"collection {spec.name!r} already exists")
+        with self._session(write=True) as session:
+            if _find_collection(session, spec.name) is not None:
+                raise taken
+            row = CollectionRow(
+                name=spec.name,
+                threshold=spec.threshold,
+                top_k=spec.top_k,
+                term_map=dict(spec.term_map),
+                chunk_max_tokens=spec.chunk_max_tokens,
+                chunk_overlap_sentences=spec.chunk_overlap_sentences,
+                model=spec.model,
+                dimension=spec.dimension,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise taken from exc
+            return _collection_record(row)
+
+    def get_collection(self, name: str) -> CollectionRecord:
+        with self._session(write=False) as session:
+            return _collection_record(_require_collection(session, name))
+
+    def list_collections(self) -> list[CollectionRecord]:
+        with self._session(write=False) as session:
+            rows = session.scalars(select(CollectionRow).order_by(CollectionRow.name))
+            return [_collection_record(row) for row in rows]
+
+    def update_collection(
+        self,
+        name: str,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        term_map: Mapping[str, str] | None = None,
+    ) -> CollectionRecord:
+        """Change the given settings; those left as None keep their value."""
+        with self._session(write=True) as session:
+            row = _require_collection(session, name)
+            if threshold is not None:
+                row.threshold = threshold
+            if top_k is not None:
+                row.top_k = top_k
+            if term_map is not None:
+                row.term_map = dict(term_map)
+            session.flush()
+            return _collection_record(row)
+
+    def delete_collection(self, name: str) -> None:
+        """Delete the collection; the database cascades to its documents and jobs."""
+        with self._session(write=True) as session:
+            session.delete(_require_collection(session, name))
+
+    def document_count(self, name: str) -> int:
+        with self._session(write=False) as session:
+            row = _require_collection(session, name)
+            count = session.scalar(select(func.count()).where(DocumentRow.collection_id == row.id))
+            return count or 0
+
+    # ----------------------------------------------------------------------- documents
+
+    def stage_documents(self, collection: str, documents: Sequence[DocumentInput]) -> JobRecord:
+        """Upsert the documents and queue one job that ingests them, in one transaction.
+
+        A document whose new content hash equals its indexed hash stays 'indexed' (its chunks
+        are already in the vector store); every other one becomes 'pending'.
+        """
+        seen: set[str] = set()
+        for doc in documents:
+            if doc.id in seen:
+                raise InvalidInput(f"document id {doc.id!r} appears more than once in one request")
+            seen.add(doc.id)
+        hashes = {doc.id: content_hash(doc) for doc in documents}
+
+        # Every stager inserts and locks rows in id order, so two concurrent requests that
+        # share documents wait for each other instead of deadlocking.
+        ordered = sorted(documents, key=lambda d: d.id)
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            if ordered:
+                now = utc_now()
+                session.execute(
+                    _insert_skipping_existing_documents(session),
+                    [
+                        {
+                            "collection_id": coll.id,
+                            "document_id": doc.id,
+                            "text": doc.text,
+                            "title": doc.title,
+                            "source": doc.source,
+                            "doc_metadata": dict(doc.metadata),
+                            "content_hash": hashes[doc.id],
+                            "status": DocumentStatus.PENDING.value,
+                            "chunk_count": 0,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for doc in ordered
+                    ],
+                )
+            rows: dict[str, DocumentRow] = {}
+            ids = [doc.id for doc in ordered]
+            for start in range(0, len(ids), _IN_CLAUSE_BATCH):
+                found = session.scalars(
+                    select(DocumentRow)
+                    .where(
+                        DocumentRow.collection_id == coll.id,
+                        DocumentRow.document_id.in_(ids[start : start + _IN_CLAUSE_BATCH]),
+                    )
+                    .order_by(DocumentRow.document_id)
+                    .with_for_update()
+                )
+                rows.update((row.document_id, row) for row in found)
+
+            for doc in ordered:
+                new_hash = hashes[doc.id]
+                row = rows[doc.id]
+                row.text = doc.text
+                row.title = doc.title
+                row.source = doc.source
+                row.doc_metadata = dict(doc.metadata)
+                row.content_hash = new_hash
+                row.error = None
+                row.status = (
+                    DocumentStatus.INDEXED
+                    if row.indexed_hash == new_hash
+                    else DocumentStatus.PENDING
+                ).value
+
+            job = JobRow(
+                id=str(uuid.uuid4()),
+                collection_id=coll.id,
+                status=JobStatus.QUEUED.value,
+                documents_total=len(documents),
+                documents_done=0,
+                chunks_total=0,
+                chunks_done=0,
+            )
+            session.add(job)
+            session.flush()  # the mappers have no relationships, so order the inserts here
+            session.add_all(
+                JobDocumentRow(job_id=job.id, position=position, document_id=doc.id)
+                for position, doc in enumerate(documents)
+            )
+            session.flush()
+            return _job_record(coll.name, job)
+
+    def get_document(self, collection: str, document_id: str) -> DocumentRecord:
+        with self._session(write=False) as session:
+            coll = _require_collection(session, collection)
+            return _document_record(coll.name, _require_document(session, coll, document_id))
+
+    def list_documents(
+        self, collection: str, *, offset: int, limit: int
+    ) -> tuple[list[DocumentRecord], int]:
+        """A page of the collection's documents ordered by id, and the total count."""
+        if offset < 0 or limit < 1:
+            raise InvalidInput(f"offset must be >= 0 and limit >= 1, got {offset} and {limit}")
+        with self._session(write=False) as session:
+            coll = _require_collection(session, collection)
+            total = session.scalar(select(func.count()).where(DocumentRow.collection_id == coll.id))
+            rows = session.scalars(
+                select(DocumentRow)
+                .where(DocumentRow.collection_id == coll.id)
+                .order_by(DocumentRow.document_id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return [_document_record(coll.name, row) for row in rows], total or 0
+
+    def delete_document(self, collection: str, document_id: str) -> None:
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            session.delete(_require_document(session, coll, document_id, lock=True))
+
+    def mark_document_indexed(
+        self, collection: str, document_id: str, *, indexed_hash: str, chunk_count: int
+    ) -> None:
+        """Record that the chunks of `indexed_hash` are in the vector store.
+
+        If the document was re-staged with other content meanwhile, it stays 'pending': the
+        newer job will index it.
+        """
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            row = _require_document(session, coll, document_id, lock=True)
+            row.indexed_hash = indexed_hash
+            row.chunk_count = chunk_count
+            row.error = None
+            row.status = (
+                DocumentStatus.INDEXED
+                if row.content_hash == indexed_hash
+                else DocumentStatus.PENDING
+            ).value
+
+    def mark_document_failed(self, collection: str, document_id: str, *, error: str) -> None:
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            row = _require_document(session, coll, document_id, lock=True)
+            row.status = DocumentStatus.FAILED.value
+            row.error = _truncate(error)
+
+    # ----------------------------------------------------------------------- jobs
+
+    def get_job(self, job_id: str) -> JobRecord:
+        with self._session(write=False) as session:
+            job, collection = _require_job(session, job_id)
+            return _job_record(collection, job)
+
+    def job_document_ids(self, job_id: str) -> list[str]:
+        """The ids of the documents the job ingests, in the order they were staged."""
+        with self._session(write=False) as session:
+            _require_job(session, job_id)
+            ids = session.scalars(
+                select(JobDocumentRow.document_id)
+                .where(JobDocumentRow.job_id == job_id)
+                .order_by(JobDocumentRow.position)
+            )
+            return list(ids)
+
+    def start_job(self, job_id: str, *, chunks_total: int) -> None:
+        """Mark the job running. A restarted job (recovery) starts its progress from zero."""
+        with self._session(write=True) as session:
+            job, _ = _require_job(session, job_id, lock=True)
+            job.status = JobStatus.RUNNING.value
+            job.chunks_total = chunks_total
+            job.documents_done = 0
+            job.chunks_done = 0
+            job.error = None
+            job.started_at = utc_now()
+            job.finished_at = None
+
+    def record_job_progress(self, job_id: str, *, documents_done: int, chunks_done: int) -> None:
+        with self._session(write=True) as session:
+            job, _ = _require_job(session, job_id, lock=True)
+            job.documents_done = documents_done
+            job.chunks_done = chunks_done
+
+    def finish_job(self, job_id: str) -> None:
+        with self._session(write=True) as session:
+            job, _ = _require_job(session, job_id, lock=True)
+            job.status = JobStatus.SUCCEEDED.value
+            job.finished_at = utc_now()
+
+    def fail_job(self, job_id: str, *, error: str) -> None:
+        with self._session(write=True) as session:
+            job, _ = _require_job(session, job_id, lock=True)
+            job.status = JobStatus.FAILED.value
+            job.error = _truncate(error)
+            job.finished_at = utc_now()
+
+    def unfinished_job_ids(self) -> list[str]:
+        """Queued or running jobs, oldest first: what to resume after a restart."""
+        with self._session(write=False) as session:
+            ids = session.scalars(
+                select(JobRow.id)
+                .where(JobRow.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+                .order_by(JobRow.created_at, JobRow.id)
+            )
+            return list(ids)
+
+
+def _insert_skipping_existing_documents(session: Session) -> Executable:
+    """INSERT INTO documents ... ON CONFLICT DO NOTHING, in the session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(DocumentRow).on_conflict_do_nothing(
+            index_elements=["collection_id", "document_id"]
+        )
+    return sqlite.insert(DocumentRow).on_conflict_do_nothing(
+        index_elements=["collection_id", "document_id"]
+    )
+
+
+def _find_collection(session: Session, name: str) -> CollectionRow | None:
+    return session.scalars(select(CollectionRow).where(CollectionRow.name == name)).one_or_none()
+
+
+def _require_collection(session: Session, name: str) -> CollectionRow:
+    row = _find_collection(session, name)
+    if row is None:
+        raise NotFound(f"collection {name!r} does not exist")
+    return row
+
+
+def _require_document(
+    session: Session, coll: CollectionRow, document_id: str, *, lock: bool = False
+) -> DocumentRow:
+    row = session.get(DocumentRow, (coll.id, document_id), with_for_update=lock)
+    if row is None:
+        raise NotFound(f"document {document_id!r} does not exist in collection {coll.name!r}")
+    return row
+
+
+def _require_job(session: Session, job_id: str, *, lock: bool = False) -> tuple[JobRow, str]:
+    query = (
+        select(JobRow, CollectionRow.name)
+        .join(CollectionRow, CollectionRow.id == JobRow.collection_id)
+        .where(JobRow.id == job_id)
+    )
+    if lock:
+        query = query.with_for_update(of=JobRow)
+    found = session.execute(query).one_or_none()
+    if found is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return found[0], found[1]

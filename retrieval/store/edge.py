@@ -1,0 +1,459 @@
+"""The embedded engine: Qdrant Edge shards in-process, one folder per collection.
+
+Layout under `root`: ``<name>/`` is the shard of collection `name`; ``.optimizing/`` holds
+the working copies of shards being optimised (a leading dot is therefore refused in names).
+
+Findings about qdrant-edge-py 0.9.0, measured on this machine (2 cores, 384-dim vectors),
+that shape this module:
+
+- Every EdgeShard method holds the GIL for its whole duration (no ``allow_threads``): while
+  one runs, no other Python thread of the process makes progress. `optimize()` on 20,000
+  points took about 10 s with a Python ticker thread getting 1 tick instead of ~1,000, so
+  calling it from a background *thread* would freeze the whole process (the API included).
+  Calls from several threads are therefore serialised by the GIL and never overlap inside
+  the engine; a per-collection lock costs nothing and is used around every engine call,
+  because the collection's shard is closed and swapped (below) and dropped.
+- A shard folder can be opened once: a second `EdgeShard.load` of an open folder fails
+  ("failed to open WAL ... WouldBlock"), from this process or another. A *copy* of a
+  flushed, open shard loads fine in another process.
+- So optimisation runs in a child process on a copy: under the collection's lock the shard
+  is flushed and copied to ``.optimizing/<name>``; the child loads the copy, runs
+  `optimize()` (builds HNSW and payload index segments) and closes it, while this process
+  keeps serving searches and writes from the live shard. Writes made since the optimisation
+  was scheduled are journalled and replayed onto the optimised copy, which then replaces
+  the live folder (close, rename, load: a short pause of that collection only). Replaying a
+  write that the copy already holds is harmless: upserts by id and deletes by filter give the
+  same final state when repeated in order. One optimisation per collection at a time; the
+  counter of points written since the last one is seeded at open with the shard's
+  unindexed points, so restarts do not forget pending work.
+- `update()` is searchable as soon as it returns (no flush needed for visibility). With the
+  write-ahead log (the default) an update survives the process dying right after `update()`
+  returns (`os._exit` without flush or close: replayed at load; power loss not tested), so
+  upserts do not flush; `flush()` persists segments and shortens replay, `close()` flushes.
+- Scores are computed in float32: an identical unit vector may score 0.9999999 rather than
+  1.0 (qdrant-client's local mode computes in float64: 1.00000006). The threshold rule
+  ``score >= threshold`` is applied here on the returned score, so equality is kept.
+- `MatchValue(True/False)` is converted to the integer 1/0 and matches no boolean payload
+  value; a `numpy.bool_` is converted to a boolean, so the filter passes one.
+- The engine raises bare `Exception` with a message. Missing collections are detected here
+  before calling it (NotFound); a vector of the wrong dimension ("Vector dimension error")
+  becomes InvalidInput; any other engine error is a bug or a damaged shard and propagates
+  unchanged, so it surfaces instead of being reported as a retryable outage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy
+import qdrant_edge as qe
+
+from retrieval.errors import Conflict, InvalidInput, NotFound
+from retrieval.store.base import ChunkPayload, ChunkPoint, MetadataFilter, StoredHit
+
+logger = logging.getLogger(__name__)
+
+WORK_DIR_NAME = ".optimizing"
+CONFIG_FILE = "edge_config.json"
+THRESHOLD_SLACK = 1e-6
+"""The engine gets a slightly lower threshold; the exact rule is applied on its scores."""
+
+_UNSAFE_NAME = re.compile(r"^\.|[/\\\x00]")
+
+_OPTIMIZE_CHILD = (
+    "import sys, qdrant_edge\n"
+    "shard = qdrant_edge.EdgeShard.load(sys.argv[1])\n"
+    "shard.optimize()\n"
+    "shard.close()\n"
+)
+
+
+@dataclass(eq=False)
+class _Collection:
+    """One open shard and its bookkeeping; every field is guarded by `lock`."""
+
+    shard: qe.EdgeShard | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    points_since_optimize: int = 0
+    journal: list[qe.UpdateOperation] | None = None
+    """Writes made since the running optimisation was scheduled; None when none runs."""
+    optimizer: threading.Thread | None = None
+    child: subprocess.Popen[bytes] | None = None
+    cancelled: bool = False
+
+
+class EdgeVectorStore:
+    """VectorStore on Qdrant Edge shards under `root`, optimised in a child process."""
+
+    def __init__(self, *, root: Path, optimize_after_points: int) -> None:
+        if optimize_after_points < 1:
+            raise ValueError("optimize_after_points must be at least 1")
+        self._root = root
+        self._work_dir = root / WORK_DIR_NAME
+        self._optimize_after_points = optimize_after_points
+        self._lock = threading.Lock()
+        self._collections: dict[str, _Collection] = {}
+        self._closing = False
+        self._optimizations_completed = 0
+
+    @property
+    def optimizations_completed(self) -> int:
+        """How many background optimisations replaced a live shard since this store opened."""
+        return self._optimizations_completed
+
+    def create_collection(self, name: str, *, dimension: int) -> None:
+        path = self._shard_path(name)
+        with self._lock:
+            if name in self._collections or self._recover(name):
+                existing = self._stored_dimension(path)
+                if existing != dimension:
+                    raise Conflict(
+                        f"Collection {name!r} exists with dimension {existing}, not {dimension}; "
+                        "drop it or use the model it was built with."
+                    )
+                return
+            config = qe.EdgeConfig(
+                vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)
+            )
+            shard = qe.EdgeShard.create(str(path), config)
+            shard.update(
+                qe.UpdateOperation.create_field_index("document_id", qe.PayloadSchemaType.Keyword)
+            )
+            shard.update(
+                qe.UpdateOperation.create_field_index("chunk_index", qe.PayloadSchemaType.Integer)
+            )
+            shard.flush()
+            self._collections[name] = _Collection(shard=shard)
+
+    def drop_collection(self, name: str) -> None:
+        path = self._shard_path(name)
+        with self._lock:
+            collection = self._collections.pop(name, None)
+        if collection is not None:
+            self._cancel_optimization(collection)
+            with collection.lock:
+                if collection.shard is not None:
+                    collection.shard.close()
+                    collection.shard = None
+        with self._lock:
+            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(self._work_path(name), ignore_errors=True)
+            shutil.rmtree(self._old_path(name), ignore_errors=True)
+
+    def collection_exists(self, name: str) -> bool:
+        self._shard_path(name)
+        with self._lock:
+            return name in self._collections or self._recover(name)
+
+    def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
+        if not points:
+            self._open(name)
+            return
+        operation = qe.UpdateOperation.upsert_points(
+            [
+                qe.Point(point.id, _as_floats(point.vector), point.payload.to_dict())
+                for point in points
+            ]
+        )
+        with self._shard(name) as (collection, shard):
+            _update(shard, operation)
+            if collection.journal is not None:
+                collection.journal.append(operation)
+            collection.points_since_optimize += len(points)
+            self._maybe_schedule_optimization(name, collection)
+
+    def delete_document(self, name: str, document_id: str, *, from_chunk: int = 0) -> None:
+        operation = qe.UpdateOperation.delete_points_by_filter(
+            qe.Filter(
+                must=[
+                    qe.FieldCondition("document_id", match=qe.MatchValue(document_id)),
+                    qe.FieldCondition("chunk_index", range=qe.RangeFloat(gte=from_chunk)),
+                ]
+            )
+        )
+        with self._shard(name) as (collection, shard):
+            shard.update(operation)
+            if collection.journal is not None:
+                collection.journal.append(operation)
+
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        *,
+        top_k: int,
+        threshold: float | None = None,
+        metadata_filter: MetadataFilter | None = None,
+    ) -> list[StoredHit]:
+        if top_k < 1:
+            return []
+        request = qe.QueryRequest(
+            limit=top_k,
+            query=qe.Query.Nearest(_as_floats(vector)),
+            with_payload=True,
+            filter=_metadata_filter(metadata_filter),
+            score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
+        )
+        with self._shard(name) as (_, shard):
+            try:
+                scored = shard.query(request)
+            except Exception as exc:
+                _raise_invalid_input(exc)
+                raise
+        return [
+            StoredHit(
+                id=str(point.id),
+                score=float(point.score),
+                payload=ChunkPayload.from_dict(point.payload or {}),
+            )
+            for point in scored
+            if threshold is None or point.score >= threshold
+        ]
+
+    def count(self, name: str, *, document_id: str | None = None) -> int:
+        condition = (
+            None
+            if document_id is None
+            else qe.Filter(
+                must=[qe.FieldCondition("document_id", match=qe.MatchValue(document_id))]
+            )
+        )
+        with self._shard(name) as (_, shard):
+            return shard.count(qe.CountRequest(exact=True, filter=condition))
+
+    def wait_for_optimizations(self) -> None:
+        """Block until every running background optimisation has finished."""
+        with self._lock:
+            collections = list(self._collections.values())
+        for collection in collections:
+            with collection.lock:
+                thread = collection.optimizer
+            if thread is not None:
+                thread.join()
+
+    def close(self) -> None:
+        """Wait for running optimisations, then flush and close every shard."""
+        with self._lock:
+            self._closing = True
+        try:
+            self.wait_for_optimizations()
+            with self._lock:
+                collections = list(self._collections.values())
+                self._collections.clear()
+            for collection in collections:
+                with collection.lock:
+                    if collection.shard is not None:
+                        collection.shard.flush()
+                        collection.shard.close()
+                        collection.shard = None
+        finally:
+            with self._lock:
+                self._closing = False
+
+    # -- opening -----------------------------------------------------------------------
+
+    def _shard_path(self, name: str) -> Path:
+        if not name or name in {".", ".."} or _UNSAFE_NAME.search(name):
+            raise InvalidInput(
+                f"Collection name {name!r} cannot be a folder name: it must be non-empty, "
+                "must not start with '.', and must not contain '/', '\\' or NUL."
+            )
+        return self._root / name
+
+    def _work_path(self, name: str) -> Path:
+        return self._work_dir / name
+
+    def _old_path(self, name: str) -> Path:
+        return self._work_dir / f"{name}.old"
+
+    def _recover(self, name: str) -> bool:
+        """Whether the closed collection `name` is on disk, finishing an interrupted swap.
+
+        Called with the store lock held, for collections not open in this process only.
+        """
+        path = self._shard_path(name)
+        old = self._old_path(name)
+        if not (path / CONFIG_FILE).is_file() and (old / CONFIG_FILE).is_file():
+            # A crash between the two renames of a swap: the old shard is complete.
+            logger.warning(
+                "Restoring shard %s from %s after an interrupted optimisation", path, old
+            )
+            shutil.rmtree(path, ignore_errors=True)
+            old.rename(path)
+        return (path / CONFIG_FILE).is_file()
+
+    def _open(self, name: str) -> _Collection:
+        path = self._shard_path(name)
+        with self._lock:
+            collection = self._collections.get(name)
+            if collection is not None:
+                return collection
+            if not self._recover(name):
+                raise NotFound(f"Collection {name!r} does not exist; create it first.")
+            shutil.rmtree(self._work_path(name), ignore_errors=True)
+            shard = qe.EdgeShard.load(str(path))
+            info = shard.info()
+            collection = _Collection(
+                shard=shard,
+                points_since_optimize=max(0, info.points_count - info.indexed_vectors_count),
+            )
+            self._collections[name] = collection
+            return collection
+
+    @contextmanager
+    def _shard(self, name: str) -> Iterator[tuple[_Collection, qe.EdgeShard]]:
+        """The collection's open shard, its lock held for the duration."""
+        collection = self._open(name)
+        with collection.lock:
+            if collection.shard is None:
+                raise NotFound(f"Collection {name!r} does not exist (it was dropped).")
+            yield collection, collection.shard
+
+    def _stored_dimension(self, path: Path) -> int:
+        config: dict[str, Any] = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+        return int(config["vectors"][""]["size"])
+
+    # -- background optimisation -------------------------------------------------------
+
+    def _maybe_schedule_optimization(self, name: str, collection: _Collection) -> None:
+        """Start an optimisation if enough points were written; `collection.lock` is held."""
+        if (
+            collection.points_since_optimize < self._optimize_after_points
+            or collection.optimizer is not None
+            or self._closing
+        ):
+            return
+        collection.points_since_optimize = 0
+        collection.journal = []
+        collection.cancelled = False
+        collection.optimizer = threading.Thread(
+            target=self._optimize,
+            args=(name, collection),
+            name=f"edge-optimize-{name}",
+            daemon=True,
+        )
+        collection.optimizer.start()
+
+    def _cancel_optimization(self, collection: _Collection) -> None:
+        with collection.lock:
+            collection.cancelled = True
+            thread = collection.optimizer
+            child = collection.child
+        if child is not None:
+            child.terminate()
+        if thread is not None:
+            thread.join()
+
+    def _optimize(self, name: str, collection: _Collection) -> None:
+        """Optimise a copy of the shard in a child process, then swap it in."""
+        live = self._shard_path(name)
+        work = self._work_path(name)
+        old = self._old_path(name)
+        try:
+            with collection.lock:
+                if collection.shard is None or collection.cancelled:
+                    return
+                collection.shard.flush()
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(live, work)
+                child = subprocess.Popen(
+                    [sys.executable, "-c", _OPTIMIZE_CHILD, str(work)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                collection.child = child
+            _, stderr = child.communicate()
+            with collection.lock:
+                collection.child = None
+                if collection.shard is None or collection.cancelled:
+                    return
+                if child.returncode != 0:
+                    logger.error(
+                        "Optimising collection %r failed (exit %s); it stays searchable "
+                        "without the new index: %s",
+                        name,
+                        child.returncode,
+                        stderr.decode(errors="replace").strip()[-2000:],
+                    )
+                    return
+                optimized = qe.EdgeShard.load(str(work))
+                try:
+                    for operation in collection.journal or []:
+                        optimized.update(operation)
+                    optimized.flush()
+                finally:
+                    optimized.close()
+                collection.shard.close()
+                collection.shard = None
+                shutil.rmtree(old, ignore_errors=True)
+                live.rename(old)
+                work.rename(live)
+                collection.shard = qe.EdgeShard.load(str(live))
+                shutil.rmtree(old, ignore_errors=True)
+                self._optimizations_completed += 1
+                logger.info("Collection %r optimised", name)
+        except Exception:
+            logger.exception("Optimising collection %r failed", name)
+            with collection.lock:
+                if collection.shard is None and not collection.cancelled:
+                    if not (live / CONFIG_FILE).is_file() and (old / CONFIG_FILE).is_file():
+                        shutil.rmtree(live, ignore_errors=True)
+                        old.rename(live)
+                    collection.shard = qe.EdgeShard.load(str(live))
+        finally:
+            with collection.lock:
+                collection.journal = None
+                collection.child = None
+                collection.optimizer = None
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _as_floats(vector: Sequence[float]) -> list[float]:
+    tolist = getattr(vector, "tolist", None)
+    if callable(tolist):  # a numpy row: one C-level conversion instead of one per element
+        return list(tolist())
+    return [float(value) for value in vector]
+
+
+def _update(shard: qe.EdgeShard, operation: qe.UpdateOperation) -> None:
+    try:
+        shard.update(operation)
+    except Exception as exc:
+        _raise_invalid_input(exc)
+        raise
+
+
+def _raise_invalid_input(exc: Exception) -> None:
+    """Re-raise the engine's complaint about the caller's vectors as InvalidInput."""
+    if "Vector dimension error" in str(exc):
+        raise InvalidInput(f"The vector does not fit the collection: {exc}") from exc
+
+
+def _metadata_filter(metadata_filter: MetadataFilter | None) -> qe.Filter | None:
+    if not metadata_filter:
+        return None
+    conditions: list[qe.ConditionType] = []
+    for key, value in metadata_filter.items():
+        path = f"metadata.{key}"
+        if isinstance(value, bool):
+            # qdrant-edge 0.9.0 reads a Python bool as an integer (MatchValue(False).value is
+            # 0, which matches no `false` in a payload); numpy's bool is read as a bool.
+            match = qe.MatchValue(cast(bool, numpy.bool_(value)))
+            conditions.append(qe.FieldCondition(path, match=match))
+        elif isinstance(value, float):
+            # MatchValue takes str, int and bool only; a closed range is float equality.
+            conditions.append(qe.FieldCondition(path, range=qe.RangeFloat(gte=value, lte=value)))
+        else:
+            conditions.append(qe.FieldCondition(path, match=qe.MatchValue(value)))
+    return qe.Filter(must=conditions)

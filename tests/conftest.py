@@ -1,0 +1,58 @@
+"""Shared fixtures: a clean environment per test, one loaded model per session, a live app."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from retrieval.config import Settings
+from retrieval.embedder import Embedder
+
+JOB_TIMEOUT_S = 120.0
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SEMSEARCH_* variable of the caller's shell leaks into a test; HOME is the test's own."""
+    for name in list(os.environ):
+        if name.startswith("SEMSEARCH_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real bundled all-MiniLM-L6-v2, loaded once for the whole run."""
+    return Embedder.load(model_path=None, device="cpu", batch_size=32)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def api(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
+    """The embedded service (SQLite, Qdrant Edge, ingestion thread) behind a test client."""
+    with TestClient(create_app(settings, embedder=embedder)) as client:
+        yield client
+
+
+def wait_for_job(client: TestClient | httpx.Client, job_id: str) -> dict[str, object]:
+    """Poll GET /jobs/{id} until the job ends; fail the test if it does not within the limit."""
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        response = client.get(f"/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job: dict[str, object] = response.json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish within {JOB_TIMEOUT_S}s")

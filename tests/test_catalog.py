@@ -1,0 +1,432 @@
+"""The catalog on a real SQLite file and on the local PostgreSQL (one fresh schema per test)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from retrieval.catalog import (
+    MAX_ERROR_CHARS,
+    Base,
+    Catalog,
+    CollectionSpec,
+    DocumentInput,
+    DocumentStatus,
+    JobStatus,
+    content_hash,
+)
+from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
+
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file in a folder that does not exist yet, or a
+    PostgreSQL schema of its own (search_path), dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"
+        return
+    schema = f"test_catalog_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def catalog(catalog_url: str) -> Iterator[Catalog]:
+    catalog = Catalog.from_url(catalog_url)
+    catalog.upgrade_schema()
+    try:
+        yield catalog
+    finally:
+        catalog.close()
+
+
+def spec(name: str = "kb", **changes: object) -> CollectionSpec:
+    fields: dict[str, object] = {
+        "name": name,
+        "threshold": 0.5,
+        "top_k": 10,
+        "term_map": {"wifi": "wireless network"},
+        "chunk_max_tokens": 200,
+        "chunk_overlap_sentences": 1,
+        "model": "all-MiniLM-L6-v2",
+        "dimension": 384,
+    }
+    fields.update(changes)
+    return CollectionSpec(**fields)  # type: ignore[arg-type]
+
+
+def doc(document_id: str, text: str = "Some text.", **fields: object) -> DocumentInput:
+    return DocumentInput(id=document_id, text=text, **fields)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------- schema
+
+
+def test_upgrade_schema_on_empty_database_is_idempotent(catalog_url: str) -> None:
+    catalog = Catalog.from_url(catalog_url)
+    try:
+        catalog.upgrade_schema()
+        catalog.create_collection(spec())
+        catalog.upgrade_schema()
+        assert [c.name for c in catalog.list_collections()] == ["kb"]
+    finally:
+        catalog.close()
+
+
+def test_migrated_schema_matches_models(catalog: Catalog) -> None:
+    with catalog.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_sqlite_parent_folder_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "catalog.sqlite3"
+    catalog = Catalog.from_url(f"sqlite:///{path}")
+    try:
+        catalog.upgrade_schema()
+        assert path.is_file()
+    finally:
+        catalog.close()
+
+
+# ------------------------------------------------------------------------------- collections
+
+
+def test_collection_crud(catalog: Catalog) -> None:
+    created = catalog.create_collection(spec("kb"))
+    assert created.name == "kb"
+    assert created.threshold == 0.5
+    assert created.term_map == {"wifi": "wireless network"}
+    assert created.model == "all-MiniLM-L6-v2"
+    assert created.dimension == 384
+    assert created.created_at.tzinfo is UTC
+    assert created.updated_at.tzinfo is UTC
+    assert catalog.get_collection("kb") == created
+
+    catalog.create_collection(spec("faq", top_k=3))
+    assert [c.name for c in catalog.list_collections()] == ["faq", "kb"]
+
+    updated = catalog.update_collection("kb", top_k=5)
+    assert (updated.top_k, updated.threshold, updated.term_map) == (5, 0.5, created.term_map)
+    updated = catalog.update_collection("kb", threshold=0.7, term_map={})
+    assert (updated.top_k, updated.threshold, updated.term_map) == (5, 0.7, {})
+    assert updated.updated_at >= created.updated_at
+    assert catalog.get_collection("kb") == updated
+
+    catalog.delete_collection("kb")
+    assert [c.name for c in catalog.list_collections()] == ["faq"]
+
+
+def test_duplicate_collection_is_a_conflict_and_keeps_the_original(catalog: Catalog) -> None:
+    original = catalog.create_collection(spec("kb"))
+    with pytest.raises(Conflict, match=r"^collection 'kb' already exists$"):
+        catalog.create_collection(spec("kb", threshold=0.9, dimension=768))
+    assert catalog.get_collection("kb") == original
+    assert len(catalog.list_collections()) == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.get_collection("nope"),
+        lambda c: c.update_collection("nope", top_k=1),
+        lambda c: c.delete_collection("nope"),
+        lambda c: c.document_count("nope"),
+        lambda c: c.stage_documents("nope", [doc("a")]),
+        lambda c: c.list_documents("nope", offset=0, limit=10),
+    ],
+)
+def test_missing_collection_is_not_found(
+    catalog: Catalog, call: Callable[[Catalog], object]
+) -> None:
+    with pytest.raises(NotFound) as raised:
+        call(catalog)
+    assert str(raised.value) == "collection 'nope' does not exist"
+
+
+# ------------------------------------------------------------------------------- documents
+
+
+def test_content_hash_is_canonical() -> None:
+    base = doc("a", "text", title="T", source="s", metadata={"x": 1, "y": [1, "é"]})
+    same = doc("other-id", "text", title="T", source="s", metadata={"y": [1, "é"], "x": 1})
+    assert content_hash(base) == content_hash(same)
+    assert len(content_hash(base)) == 64
+    for changed in [
+        doc("a", "text!", title="T", source="s", metadata={"x": 1, "y": [1, "é"]}),
+        doc("a", "text", title=None, source="s", metadata={"x": 1, "y": [1, "é"]}),
+        doc("a", "text", title="T", source="s2", metadata={"x": 1, "y": [1, "é"]}),
+        doc("a", "text", title="T", source="s", metadata={"x": 2, "y": [1, "é"]}),
+    ]:
+        assert content_hash(changed) != content_hash(base)
+
+
+def test_metadata_that_is_not_json_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="metadata of document 'a' is not plain JSON"):
+        content_hash(doc("a", metadata={"when": object()}))
+    with pytest.raises(InvalidInput, match="metadata of document 'a' is not plain JSON"):
+        content_hash(doc("a", metadata={"score": float("nan")}))
+
+
+def test_stage_documents_upsert_semantics(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    first = [
+        doc("a", "Alpha.", title="A", source="a.txt", metadata={"lang": "en", "n": [1, 2]}),
+        doc("b", "Beta."),
+    ]
+    job = catalog.stage_documents("kb", first)
+    assert (job.collection, job.status, job.documents_total) == ("kb", JobStatus.QUEUED, 2)
+
+    a = catalog.get_document("kb", "a")
+    assert (a.status, a.indexed_hash, a.chunk_count, a.error) == (
+        DocumentStatus.PENDING,
+        None,
+        0,
+        None,
+    )
+    assert (a.collection, a.text, a.title, a.source) == ("kb", "Alpha.", "A", "a.txt")
+    assert a.metadata == {"lang": "en", "n": [1, 2]}
+    assert a.content_hash == content_hash(first[0])
+    assert a.created_at.tzinfo is UTC
+
+    catalog.mark_document_indexed("kb", "a", indexed_hash=a.content_hash, chunk_count=3)
+    catalog.mark_document_failed("kb", "b", error="embedding failed")
+    a = catalog.get_document("kb", "a")
+    assert (a.status, a.indexed_hash, a.chunk_count) == (DocumentStatus.INDEXED, a.content_hash, 3)
+    b = catalog.get_document("kb", "b")
+    assert (b.status, b.error) == (DocumentStatus.FAILED, "embedding failed")
+
+    # Same content as indexed: stays indexed. Failed one re-staged: pending, error cleared.
+    catalog.stage_documents("kb", first)
+    a = catalog.get_document("kb", "a")
+    assert (a.status, a.chunk_count) == (DocumentStatus.INDEXED, 3)
+    b = catalog.get_document("kb", "b")
+    assert (b.status, b.error) == (DocumentStatus.PENDING, None)
+
+    # Changed content: pending again; the old chunks are still recorded until re-indexed.
+    changed = doc("a", "Alpha, revised.", title="A", source="a.txt")
+    catalog.stage_documents("kb", [changed])
+    a = catalog.get_document("kb", "a")
+    assert (a.status, a.text, a.metadata) == (DocumentStatus.PENDING, "Alpha, revised.", {})
+    assert a.content_hash == content_hash(changed) != a.indexed_hash
+    assert a.chunk_count == 3
+
+    # Back to the indexed content: indexed again without any ingestion.
+    catalog.stage_documents("kb", [first[0]])
+    assert catalog.get_document("kb", "a").status is DocumentStatus.INDEXED
+    assert catalog.document_count("kb") == 2
+
+
+def test_indexing_a_stale_hash_leaves_the_document_pending(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    catalog.stage_documents("kb", [doc("a", "old")])
+    old_hash = catalog.get_document("kb", "a").content_hash
+    catalog.stage_documents("kb", [doc("a", "new")])  # re-uploaded while the first job ran
+    catalog.mark_document_indexed("kb", "a", indexed_hash=old_hash, chunk_count=1)
+    a = catalog.get_document("kb", "a")
+    assert (a.status, a.indexed_hash) == (DocumentStatus.PENDING, old_hash)
+
+
+def test_duplicate_ids_in_one_call_are_invalid_and_nothing_is_written(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    with pytest.raises(InvalidInput, match=r"document id 'a' appears more than once"):
+        catalog.stage_documents("kb", [doc("a"), doc("b"), doc("a", "again")])
+    assert catalog.document_count("kb") == 0
+    assert catalog.list_documents("kb", offset=0, limit=10) == ([], 0)
+    assert catalog.unfinished_job_ids() == []
+
+
+def test_list_get_and_delete_documents(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    catalog.create_collection(spec("other"))
+    catalog.stage_documents("kb", [doc(i, f"text {i}") for i in ["c", "a", "e", "b", "d"]])
+    catalog.stage_documents("other", [doc("a", "elsewhere")])
+
+    page, total = catalog.list_documents("kb", offset=1, limit=2)
+    assert total == 5
+    assert [d.id for d in page] == ["b", "c"]
+    assert page[0].text == "text b"
+    page, total = catalog.list_documents("kb", offset=4, limit=10)
+    assert ([d.id for d in page], total) == (["e"], 5)
+    with pytest.raises(InvalidInput):
+        catalog.list_documents("kb", offset=-1, limit=10)
+
+    catalog.delete_document("kb", "a")
+    assert catalog.document_count("kb") == 4
+    assert catalog.get_document("other", "a").text == "elsewhere"
+    with pytest.raises(NotFound) as raised:
+        catalog.get_document("kb", "a")
+    assert str(raised.value) == "document 'a' does not exist in collection 'kb'"
+    with pytest.raises(NotFound, match="document 'a' does not exist in collection 'kb'"):
+        catalog.delete_document("kb", "a")
+    with pytest.raises(NotFound, match="document 'zz' does not exist"):
+        catalog.mark_document_indexed("kb", "zz", indexed_hash="0" * 64, chunk_count=1)
+
+
+# ------------------------------------------------------------------------------- jobs
+
+
+def test_job_lifecycle_and_progress(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    staged = catalog.stage_documents("kb", [doc("z"), doc("a"), doc("m")])
+    job = catalog.get_job(staged.id)
+    assert job == staged
+    assert uuid.UUID(job.id).version == 4
+    assert (job.status, job.documents_total, job.documents_done) == (JobStatus.QUEUED, 3, 0)
+    assert (job.started_at, job.finished_at, job.error) == (None, None, None)
+    assert catalog.job_document_ids(job.id) == ["z", "a", "m"]
+
+    catalog.start_job(job.id, chunks_total=12)
+    running = catalog.get_job(job.id)
+    assert (running.status, running.chunks_total) == (JobStatus.RUNNING, 12)
+    assert running.started_at is not None
+    assert running.started_at.tzinfo is UTC
+    assert running.started_at >= running.created_at
+
+    catalog.record_job_progress(job.id, documents_done=2, chunks_done=7)
+    progress = catalog.get_job(job.id)
+    assert (progress.documents_done, progress.chunks_done) == (2, 7)
+
+    catalog.record_job_progress(job.id, documents_done=3, chunks_done=12)
+    catalog.finish_job(job.id)
+    done = catalog.get_job(job.id)
+    assert (done.status, done.documents_done, done.chunks_done) == (JobStatus.SUCCEEDED, 3, 12)
+    assert done.finished_at is not None
+    assert done.started_at is not None
+    assert done.finished_at >= done.started_at
+
+
+def test_failed_job_keeps_a_truncated_error(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    job = catalog.stage_documents("kb", [doc("a")])
+    catalog.start_job(job.id, chunks_total=1)
+    catalog.fail_job(job.id, error="boom " * 10_000)
+    failed = catalog.get_job(job.id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.finished_at is not None
+    assert failed.error is not None
+    assert failed.error.startswith("boom boom")
+    assert len(failed.error) <= MAX_ERROR_CHARS
+
+
+def test_missing_job_is_not_found(catalog: Catalog) -> None:
+    missing = str(uuid.uuid4())
+    calls: list[Callable[[], object]] = [
+        lambda: catalog.get_job(missing),
+        lambda: catalog.job_document_ids(missing),
+        lambda: catalog.start_job(missing, chunks_total=1),
+        lambda: catalog.record_job_progress(missing, documents_done=1, chunks_done=1),
+        lambda: catalog.finish_job(missing),
+        lambda: catalog.fail_job(missing, error="x"),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound) as raised:
+            call()
+        assert str(raised.value) == f"job '{missing}' does not exist"
+
+
+def test_unfinished_job_ids_oldest_first(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    jobs = [catalog.stage_documents("kb", [doc(f"d{i}")]).id for i in range(4)]
+    catalog.start_job(jobs[0], chunks_total=1)
+    catalog.finish_job(jobs[1])
+    catalog.start_job(jobs[3], chunks_total=1)
+    catalog.fail_job(jobs[3], error="x")
+    assert catalog.unfinished_job_ids() == [jobs[0], jobs[2]]
+
+
+def test_delete_collection_cascades_to_documents_and_jobs(catalog: Catalog) -> None:
+    catalog.create_collection(spec("kb"))
+    catalog.create_collection(spec("keep"))
+    job = catalog.stage_documents("kb", [doc("a"), doc("b")])
+    kept = catalog.stage_documents("keep", [doc("a")])
+    catalog.delete_collection("kb")
+
+    with pytest.raises(NotFound, match=f"job '{job.id}' does not exist"):
+        catalog.get_job(job.id)
+    with pytest.raises(NotFound):
+        catalog.job_document_ids(job.id)
+    assert catalog.unfinished_job_ids() == [kept.id]
+    assert catalog.job_document_ids(kept.id) == ["a"]
+
+    catalog.create_collection(spec("kb"))
+    assert catalog.document_count("kb") == 0
+    assert catalog.document_count("keep") == 1
+
+
+# ------------------------------------------------------------------------------- threads
+
+
+def test_concurrent_writers_and_readers(catalog: Catalog) -> None:
+    """An ingest-like writer and API-like readers and stagers at once: no lock errors."""
+    catalog.create_collection(spec("kb"))
+    errors: list[BaseException] = []
+    rounds = 15
+
+    def stager(worker: int) -> None:
+        for i in range(rounds):
+            job = catalog.stage_documents("kb", [doc(f"w{worker}-{i}"), doc("shared", f"{i}")])
+            catalog.start_job(job.id, chunks_total=2)
+            record = catalog.get_document("kb", f"w{worker}-{i}")
+            catalog.mark_document_indexed(
+                "kb", record.id, indexed_hash=record.content_hash, chunk_count=1
+            )
+            catalog.finish_job(job.id)
+
+    def reader() -> None:
+        for _ in range(rounds * 2):
+            catalog.list_documents("kb", offset=0, limit=50)
+            catalog.unfinished_job_ids()
+
+    def run(target: Callable[..., None], *args: object) -> None:
+        try:
+            target(*args)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(stager, w)) for w in range(3)]
+    threads += [threading.Thread(target=run, args=(reader,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert catalog.document_count("kb") == 3 * rounds + 1
+    assert catalog.unfinished_job_ids() == []
+
+
+# ------------------------------------------------------------------------------- faults
+
+
+def test_unreachable_database_is_unavailable_quickly() -> None:
+    catalog = Catalog.from_url(CLOSED_PORT_URL)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable, match=r"^catalog database unavailable: ") as raised:
+            catalog.list_collections()
+        assert time.monotonic() - started < 5
+        assert raised.value.__cause__ is not None
+        with pytest.raises(Unavailable, match=r"^catalog database unavailable: "):
+            catalog.upgrade_schema()
+        with pytest.raises(Unavailable):
+            catalog.stage_documents("kb", [doc("a")])
+    finally:
+        catalog.close()

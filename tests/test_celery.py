@@ -1,0 +1,77 @@
+"""The ingest path through a real Celery worker on the real Redis broker.
+
+The worker runs inside the test process (celery.contrib.testing) and shares the app's embedded
+store, which is the only way an embedded Qdrant folder can serve both: it admits one process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from retrieval.config import Settings
+from retrieval.embedder import Embedder
+from retrieval.services import Services
+from tests.conftest import wait_for_job
+from tests.test_api import DOCUMENTS, create_collection, search
+from workers.celery_app import create_celery_app
+from workers.tasks import register_tasks
+
+pytestmark = pytest.mark.redis
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def celery_settings(tmp_path: Path) -> Settings:
+    # A queue of its own, so that no task left over from another run reaches this worker.
+    return Settings(
+        data_dir=tmp_path / "data",
+        broker_url=REDIS_URL,
+        celery_queue=f"semsearch-test-{uuid.uuid4().hex}",
+    )
+
+
+@pytest.fixture
+def celery_api(celery_settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
+    app = create_app(celery_settings, embedder=embedder)
+    with TestClient(app) as client:
+        services: Services = app.state.services
+        worker_app = create_celery_app(celery_settings)
+        register_tasks(worker_app, context=lambda: services.ingest_context)
+        with start_worker(worker_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            yield client
+
+
+def test_job_runs_on_the_celery_worker_and_succeeds(celery_api: TestClient) -> None:
+    assert celery_api.get("/healthz").json()["ingestion"] == "celery"
+    create_collection(celery_api, threshold=0.3)
+    response = celery_api.post("/collections/kb/documents", json={"documents": DOCUMENTS})
+    assert response.status_code == 202, response.text
+
+    job = wait_for_job(celery_api, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["documents_done"] == len(DOCUMENTS)
+    assert job["chunks_done"] == job["chunks_total"] > 0
+    assert search(celery_api, "How do I reset my password")["hits"][0]["document_id"] == "password"
+
+
+def test_unreachable_broker_is_503_and_the_job_is_marked_failed(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", broker_url="redis://127.0.0.1:1/0", broker_timeout_s=0.5
+    )
+    with TestClient(create_app(settings, embedder=embedder)) as client:
+        create_collection(client)
+        response = client.post("/collections/kb/documents", json={"documents": DOCUMENTS[:1]})
+        assert response.status_code == 503
+        assert "redis://127.0.0.1:1/0 cannot be reached" in response.json()["detail"]
+        document = client.get("/collections/kb/documents/password").json()
+        assert document["status"] == "pending"

@@ -1,0 +1,65 @@
+"""The Celery app, configured from Settings, and the job queue that sends to it."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu.exceptions import KombuError
+
+from retrieval.config import Settings
+from retrieval.errors import Unavailable
+
+INGEST_TASK = "semsearch.ingest_job"
+"""Task name shared by the sender (API) and the workers; tasks are sent by name."""
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """A Celery app on the configured broker: late acks, one prefetched task per process."""
+    if not settings.broker_url:
+        raise ValueError("create_celery_app needs SEMSEARCH_BROKER_URL")
+    app = Celery("semsearch", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=settings.celery_queue,
+        task_acks_late=True,
+        # A worker killed mid-task (OOM, SIGKILL) gives the task back to the broker.
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.broker_timeout_s,
+        broker_transport_options={
+            "socket_connect_timeout": settings.broker_timeout_s,
+            "socket_timeout": settings.broker_timeout_s,
+            # Longer than the longest job: Redis redelivers unacked tasks after this.
+            "visibility_timeout": 6 * 3600,
+        },
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 1.0,
+        },
+    )
+    return app
+
+
+class CeleryJobQueue:
+    """Sends ingestion jobs to Celery workers; an unreachable broker is Unavailable (HTTP 503)."""
+
+    def __init__(self, *, app: Celery, broker_url: str) -> None:
+        self._app = app
+        self._broker_url = broker_url
+
+    def submit(self, job_id: str) -> None:
+        try:
+            self._app.send_task(INGEST_TASK, args=[job_id], retry=True)
+        except (KombuError, OSError) as exc:
+            raise Unavailable(
+                f"the job broker at {self._broker_url} cannot be reached ({exc}); the documents "
+                "are stored but not queued: check Redis and submit them again"
+            ) from exc
+
+    def close(self) -> None:
+        self._app.close()
