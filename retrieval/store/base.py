@@ -25,6 +25,14 @@ def point_id(collection: str, document_id: str, chunk_index: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A lexical (BM25) vector: token ids and their weights, ids unique and ascending."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ChunkPayload:
     """What is stored beside each vector and returned with each hit."""
 
