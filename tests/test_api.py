@@ -208,3 +208,11 @@ def test_health(api: TestClient) -> None:
         "ingestion": "thread",
         "model": "sentence-transformers/all-MiniLM-L6-v2",
     }
+
+
+def test_document_ids_may_contain_slashes(api: TestClient) -> None:
+    create_collection(api)
+    ingest(api, [{"id": "guides/intro.md", "text": "An introduction to the product."}])
+    assert api.get("/collections/kb/documents/guides/intro.md").json()["id"] == "guides/intro.md"
+    assert api.delete("/collections/kb/documents/guides/intro.md").status_code == 204
+    assert api.get("/collections/kb/documents/guides/intro.md").status_code == 404

@@ -130,3 +130,13 @@ def test_query_of_punctuation_only_is_422(api: TestClient, stored: dict[str, Any
     response = api.post("/collections/kb/search", json={"query": "？！。"})
     assert response.status_code == 422
     assert detail(response).startswith("query:")
+
+
+def test_duplicate_document_ids_in_one_request_are_422(
+    api: TestClient, stored: dict[str, Any]
+) -> None:
+    documents = [{"id": "password", "text": "new text"}, {"id": "password", "text": "other"}]
+    response = api.post("/collections/kb/documents", json={"documents": documents})
+    assert response.status_code == 422
+    assert detail(response) == "document id 'password' appears more than once in one request"
+    assert snapshot(api) == stored

@@ -36,13 +36,13 @@ def ingest_documents(
     return JobPublic.from_record(job)
 
 
-@router.get("/{document_id}", operation_id="get_document")
+@router.get("/{document_id:path}", operation_id="get_document")
 def get_document(name: str, document_id: str, catalog: CatalogDep) -> DocumentPublic:
     return DocumentPublic.from_record(catalog.get_document(name, document_id))
 
 
 @router.delete(
-    "/{document_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_document"
+    "/{document_id:path}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_document"
 )
 def delete_document(name: str, document_id: str, collections: CollectionsDep) -> Response:
     collections.delete_document(name, document_id)

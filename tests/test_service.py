@@ -1,0 +1,149 @@
+"""The service as an operator sees it: restarts, outages of its backing services, start-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import cli
+from retrieval.catalog import Catalog
+from retrieval.config import Settings
+from retrieval.embedder import Embedder
+from tests.conftest import wait_for_job
+from tests.test_api import DOCUMENTS, create_collection, ingest, search
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def hit_keys(result: dict[str, Any]) -> list[tuple[str, int, float]]:
+    return [(h["document_id"], h["chunk_index"], round(h["score"], 5)) for h in result["hits"]]
+
+
+def test_restart_on_the_same_data_dir_gives_the_same_hits(
+    settings: Settings, embedder: Embedder
+) -> None:
+    with TestClient(create_app(settings, embedder=embedder)) as api:
+        create_collection(api, threshold=0.2, top_k=5)
+        ingest(api, DOCUMENTS)
+        before = search(api, "How do I reset my password?")
+        assert before["hits"]
+
+    with TestClient(create_app(settings, embedder=embedder)) as api:
+        after = search(api, "How do I reset my password?")
+        assert hit_keys(after) == hit_keys(before)
+        assert api.get("/collections/kb/documents/password").json()["status"] == "indexed"
+
+
+def test_jobs_left_queued_at_shutdown_run_after_restart(
+    settings: Settings, embedder: Embedder
+) -> None:
+    many = [
+        {"id": f"note-{n}", "text": f"Note {n}: the depot {n} opens at {n % 12 + 1} o'clock."}
+        for n in range(1000)
+    ]
+    with TestClient(create_app(settings, embedder=embedder)) as api:
+        create_collection(api)
+        first = api.post("/collections/kb/documents", json={"documents": many}).json()
+        second = api.post("/collections/kb/documents", json={"documents": DOCUMENTS}).json()
+    # Shutdown finished the job in progress and left the next one queued in the catalog.
+    catalog = Catalog.from_url(settings.catalog_url)
+    try:
+        assert catalog.get_job(second["id"]).status == "queued"
+    finally:
+        catalog.close()
+
+    with TestClient(create_app(settings, embedder=embedder)) as api:
+        assert wait_for_job(api, second["id"])["status"] == "succeeded"
+        assert wait_for_job(api, first["id"])["status"] == "succeeded"
+        assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A database of its own on the local PostgreSQL, dropped afterwards."""
+    name = f"semsearch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_catalog_outage_is_503_and_the_service_recovers(
+    tmp_path: Path, embedder: Embedder, postgres_database: str
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{postgres_database}",
+    )
+    with TestClient(create_app(settings, embedder=embedder)) as api:
+        create_collection(api, threshold=0.2)
+        ingest(api, DOCUMENTS[:2])
+
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{postgres_database}" WITH ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (postgres_database,),
+            )
+        for request in (
+            lambda: api.get("/collections/kb"),
+            lambda: api.post("/collections/kb/search", json={"query": "reset password"}),
+            lambda: api.post("/collections", json={"name": "other"}),
+        ):
+            response = request()
+            assert response.status_code == 503, response.text
+            assert response.json()["detail"].startswith("catalog database unavailable")
+
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{postgres_database}" WITH ALLOW_CONNECTIONS true')
+        assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
+        assert api.get("/collections").json()["count"] == 1
+
+
+# qdrant-client checks the server's version from a background thread and warns when it cannot.
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_unreachable_qdrant_server_is_503_and_nothing_is_stored(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", qdrant_url="http://127.0.0.1:1", qdrant_timeout_s=1
+    )
+    with TestClient(create_app(settings, embedder=embedder)) as api:
+        response = api.post("/collections", json={"name": "kb"})
+        assert response.status_code == 503, response.text
+        assert "127.0.0.1:1" in response.json()["detail"]
+        assert api.get("/collections").json()["count"] == 0
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_separate_workers_on_an_embedded_store_are_refused(command: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [command],
+        env={
+            "SEMSEARCH_BROKER_URL": "redis://127.0.0.1:6379/0",
+            "SEMSEARCH_DATA_DIR": str(tmp_path),
+        },
+    )
+    assert result.exit_code == 2
+    assert "SEMSEARCH_QDRANT_URL" in result.output
+    assert "one process" in result.output
+
+
+def test_worker_without_a_broker_is_refused() -> None:
+    result = CliRunner().invoke(cli, ["worker"])
+    assert result.exit_code == 2
+    assert "SEMSEARCH_BROKER_URL" in result.output
