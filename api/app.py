@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.routes import collections, documents, health, jobs, search
-from ingest.pipeline import run_job
-from ingest.queue import JobQueue, ThreadJobQueue
+from ingest.queue import JobQueue
+from ingest.thread_queue import ThreadJobQueue
 from retrieval.config import QueueBackend, Settings
 from retrieval.embedder import Embedder
 from retrieval.errors import Conflict, InvalidInput, NotFound, SemsearchError, Unavailable
@@ -35,9 +35,8 @@ def build_job_queue(services: Services) -> JobQueue:
     settings = services.settings
     if settings.queue_backend is QueueBackend.CELERY and settings.broker_url:
         return CeleryJobQueue(app=create_celery_app(settings), broker_url=settings.broker_url)
-    context = services.ingest_context
     return ThreadJobQueue(
-        run_job=lambda job_id, final_attempt: run_job(job_id, context, final_attempt=final_attempt),
+        context=services.ingest_context,
         recovered_job_ids=services.catalog.unfinished_job_ids(),
     )
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +14,7 @@ from pydantic import (
 )
 
 from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
+from retrieval.language import LanguageCheck
 from retrieval.search import SearchResult
 from retrieval.text import clean_text
 
@@ -42,15 +42,17 @@ TermMapping = Annotated[
         '{"CTP保证金": "期货交易保证金"}.',
     ),
 ]
-
-
-def _scalar(value: Any) -> str | int | float | bool:
-    if not isinstance(value, str | int | float | bool):
-        raise ValueError("a filter value must be a string, number or boolean")
-    return value
-
-
-MetadataValue = Annotated[Any, AfterValidator(_scalar)]
+Mode = Literal["auto", "dense", "hybrid"]
+FieldKind = Literal["keyword", "integer", "float", "bool", "datetime"]
+FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+Filterable = Annotated[
+    dict[FieldName, FieldKind],
+    Field(
+        max_length=32,
+        description="Metadata fields to index for filtering, with their type, e.g. "
+        '{"category": "keyword", "price": "float"}.',
+    ),
+]
 
 
 class StrictModel(BaseModel):
@@ -75,12 +77,29 @@ class CollectionCreate(StrictModel):
     top_k: TopK = 10
     term_map: TermMapping = Field(default_factory=dict)
     chunking: Chunking = Field(default_factory=Chunking)
+    mode: Mode = Field(
+        default="auto",
+        description="dense, hybrid (dense + BM25 fused), or auto: hybrid when the model cannot "
+        "read most of the collection's text.",
+    )
+    filterable: Filterable = Field(default_factory=dict)
 
 
 class CollectionUpdate(StrictModel):
     threshold: Threshold | None = None
     top_k: TopK | None = None
     term_map: TermMapping | None = None
+    mode: Mode | None = None
+    filterable: Filterable | None = Field(
+        default=None, description="Fields to index in addition to those already indexed."
+    )
+
+
+class LanguagePublic(BaseModel):
+    unknown_word_piece_share: float | None = Field(
+        description="Share of the indexed text's word pieces that the model maps to [UNK]."
+    )
+    warning: str | None
 
 
 class CollectionPublic(BaseModel):
@@ -91,12 +110,18 @@ class CollectionPublic(BaseModel):
     chunking: Chunking
     model: str
     dimension: int
+    mode: Mode
+    effective_mode: Literal["dense", "hybrid"]
+    filterable: dict[str, str]
+    language: LanguagePublic
     document_count: int
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def from_record(cls, record: CollectionRecord, *, document_count: int) -> CollectionPublic:
+    def from_record(
+        cls, record: CollectionRecord, *, document_count: int, language: LanguageCheck
+    ) -> CollectionPublic:
         return cls(
             name=record.name,
             threshold=record.threshold,
@@ -108,6 +133,13 @@ class CollectionPublic(BaseModel):
             ),
             model=record.model,
             dimension=record.dimension,
+            mode=record.mode.value,
+            effective_mode=language.effective_mode(record).value,
+            filterable=dict(record.filterable),
+            language=LanguagePublic(
+                unknown_word_piece_share=language.unknown_share,
+                warning=language.warning(record.model),
+            ),
             document_count=document_count,
             created_at=record.created_at,
             updated_at=record.updated_at,
@@ -207,13 +239,27 @@ class SearchRequest(StrictModel):
     threshold: Threshold | None = Field(
         default=None, description="Overrides the collection's threshold for this call."
     )
-    filter: dict[str, MetadataValue] | None = Field(
-        default=None, description="Metadata fields that a hit must equal, all of them."
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description='Metadata filter: {"field": value, ...} for equality, or Qdrant-style '
+        '{"must": [...], "should": [...], "must_not": [...]} of conditions such as '
+        '{"key": "price", "range": {"gte": 10, "lt": 50}}, {"key": "tags", "any": ["a"]}.',
     )
+    group_by: Literal["document"] | None = Field(
+        default=None, description="document: the best chunk per document; top_k counts documents."
+    )
+    mode: Mode | None = Field(default=None, description="Overrides the collection's mode.")
 
 
 class HitPublic(BaseModel):
-    score: float
+    score: float = Field(description="The score the threshold applies to.")
+    dense_score: float = Field(description="Cosine similarity of query and chunk.")
+    lexical_score: float | None = Field(
+        description="Share of the query's lexical tokens found in the chunk (hybrid)."
+    )
+    fused_score: float | None = Field(
+        description="Reciprocal rank fusion of both legs: the hits' order (hybrid)."
+    )
     text: str
     document_id: str
     title: str | None
@@ -227,20 +273,29 @@ class HitPublic(BaseModel):
 class SearchResponse(BaseModel):
     collection: str
     query: str = Field(description="The query as embedded: cleaned and term-mapped.")
+    mode: Literal["dense", "hybrid"]
     threshold: float
     top_k: int
     hits: list[HitPublic]
+    warning: str | None = Field(
+        default=None, description="Set when the model does not read the collection's language."
+    )
 
     @classmethod
     def from_result(cls, result: SearchResult) -> SearchResponse:
         return cls(
             collection=result.collection,
             query=result.query,
+            mode=result.mode.value,
+            warning=result.warning,
             threshold=result.threshold,
             top_k=result.top_k,
             hits=[
                 HitPublic(
                     score=hit.score,
+                    dense_score=hit.dense_score,
+                    lexical_score=hit.lexical_score,
+                    fused_score=hit.fused_score,
                     text=hit.text,
                     document_id=hit.document_id,
                     title=hit.title,

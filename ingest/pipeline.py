@@ -6,14 +6,15 @@ No Celery and no HTTP here: workers/tasks.py and the in-process queue call `run_
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.queue import JobQueue
-from ingest.splitter import ChunkSpan, Tokenizer, chunk_document
+from ingest.splitter import ChunkSpan, HuggingFaceTokenizer, WordPieceCounts, chunk_document
 from retrieval.catalog import Catalog, CollectionRecord, DocumentInput, DocumentRecord, JobRecord
 from retrieval.embedder import Embedder
 from retrieval.errors import NotFound, Unavailable
+from retrieval.lexical import LexicalEncoder
 from retrieval.store.base import ChunkPayload, ChunkPoint, VectorStore, point_id
 from retrieval.text import clean_text
 
@@ -25,6 +26,14 @@ UPSERT_BATCH_CHUNKS = 64
 MAX_ERROR_CHARS = 4_000
 
 
+class JobInterrupted(Exception):
+    """The process is stopping: the job stays 'running' and is run again after a restart."""
+
+
+def never_stop() -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class IngestContext:
     """What the write path needs, built once per process (see retrieval/services.py)."""
@@ -32,8 +41,18 @@ class IngestContext:
     catalog: Catalog
     embedder: Embedder
     store: VectorStore
-    tokenizer: Tokenizer
+    tokenizer: HuggingFaceTokenizer
     """Counts the model's word pieces for chunk budgets (not the one `embedder` encodes with)."""
+    lexical: LexicalEncoder
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPlan:
+    """What indexing a document will write: its chunks and what the model makes of its text."""
+
+    document: DocumentRecord
+    chunks: list[ChunkSpan]
+    word_pieces: WordPieceCounts
 
 
 def submit_documents(
@@ -53,26 +72,39 @@ def submit_documents(
     return job
 
 
-def chunk_text(
-    document_text: str, collection: CollectionRecord, tokenizer: Tokenizer
-) -> list[ChunkSpan]:
-    """Clean a document and split it into chunks within the collection's token budget."""
-    return chunk_document(
-        clean_text(document_text),
+def plan_document(
+    document: DocumentRecord, collection: CollectionRecord, tokenizer: HuggingFaceTokenizer
+) -> DocumentPlan:
+    """Clean a document, split it into chunks within the collection's token budget, and count
+    the word pieces of its text that the model cannot read (the collection's language check)."""
+    text = clean_text(document.text)
+    chunks = chunk_document(
+        text,
         tokenizer=tokenizer,
         max_tokens=collection.chunk_max_tokens,
         overlap_sentences=collection.chunk_overlap_sentences,
     )
+    return DocumentPlan(
+        document=document, chunks=chunks, word_pieces=tokenizer.word_piece_counts(text)
+    )
 
 
-def run_job(job_id: str, context: IngestContext, *, final_attempt: bool) -> None:
+def run_job(
+    job_id: str,
+    context: IngestContext,
+    *,
+    final_attempt: bool,
+    should_stop: Callable[[], bool] = never_stop,
+) -> None:
     """Run a job; on a backing service outage, re-raise for a retry or, at the last try, fail it.
 
     Callers (a Celery task, the in-process queue) own the retry schedule; this function owns
     what a failure means for the job.
     """
     try:
-        ingest_job(job_id, context)
+        ingest_job(job_id, context, should_stop=should_stop)
+    except JobInterrupted:
+        raise
     except Unavailable as exc:
         if not final_attempt:
             raise
@@ -84,7 +116,9 @@ def run_job(job_id: str, context: IngestContext, *, final_attempt: bool) -> None
         context.catalog.fail_job(job_id, error=error)
 
 
-def ingest_job(job_id: str, context: IngestContext) -> None:
+def ingest_job(
+    job_id: str, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
+) -> None:
     """Index every document of a job.
 
     1. load the job and its collection; count the chunks to write; mark the job running
@@ -94,6 +128,8 @@ def ingest_job(job_id: str, context: IngestContext) -> None:
 
     A document whose text is already what the store holds (same content hash) is a no-op.
     Unavailable propagates (the caller retries); any other error fails only its document.
+    `should_stop` is asked before each document; JobInterrupted leaves the job to a restart,
+    which skips the documents already indexed.
     """
     catalog = context.catalog
     try:
@@ -106,23 +142,25 @@ def ingest_job(job_id: str, context: IngestContext) -> None:
     collection = catalog.get_collection(job.collection)
     document_ids = catalog.job_document_ids(job_id)
 
-    pending = _documents_to_index(catalog, collection.name, document_ids)
-    planned = {doc.id: chunk_text(doc.text, collection, context.tokenizer) for doc in pending}
-    chunks_total = sum(len(chunks) for chunks in planned.values())
-    catalog.start_job(job_id, chunks_total=chunks_total)
+    plans = [
+        plan_document(document, collection, context.tokenizer)
+        for document in _documents_to_index(catalog, collection.name, document_ids)
+    ]
+    catalog.start_job(job_id, chunks_total=sum(len(plan.chunks) for plan in plans))
 
     failures: list[str] = []
     chunks_done = 0
-    documents_done = len(document_ids) - len(pending)
+    documents_done = len(document_ids) - len(plans)
     catalog.record_job_progress(job_id, documents_done=documents_done, chunks_done=0)
-    for document in pending:
-        chunks = planned[document.id]
+    for plan in plans:
+        if should_stop():
+            raise JobInterrupted(f"job {job_id} interrupted by shutdown")
+        document = plan.document
         try:
             chunks_done = _index_document(
                 context,
-                collection,
-                document,
-                chunks,
+                collection.name,
+                plan,
                 job_id,
                 documents_done=documents_done,
                 chunks_done=chunks_done,
@@ -161,22 +199,25 @@ def _documents_to_index(
 
 def _index_document(
     context: IngestContext,
-    collection: CollectionRecord,
-    document: DocumentRecord,
-    chunks: Sequence[ChunkSpan],
+    collection: str,
+    plan: DocumentPlan,
     job_id: str,
     *,
     documents_done: int,
     chunks_done: int,
 ) -> int:
     """Embed and write one document's chunks, then drop its stale points; returns chunks_done."""
+    document, chunks = plan.document, plan.chunks
     for batch_start in range(0, len(chunks), UPSERT_BATCH_CHUNKS):
         batch = chunks[batch_start : batch_start + UPSERT_BATCH_CHUNKS]
-        vectors = context.embedder.encode([chunk.text for chunk in batch])
+        texts = [chunk.text for chunk in batch]
+        vectors = context.embedder.encode(texts)
+        sparse_vectors = context.lexical.encode_documents(texts)
         points = [
             ChunkPoint(
-                id=point_id(collection.name, document.id, index),
+                id=point_id(collection, document.id, index),
                 vector=vector.tolist(),
+                sparse=sparse,
                 payload=ChunkPayload(
                     document_id=document.id,
                     chunk_index=index,
@@ -188,18 +229,22 @@ def _index_document(
                     metadata=document.metadata,
                 ),
             )
-            for index, (chunk, vector) in enumerate(zip(batch, vectors, strict=True), batch_start)
+            for index, (chunk, vector, sparse) in enumerate(
+                zip(batch, vectors, sparse_vectors, strict=True), batch_start
+            )
         ]
-        context.store.upsert(collection.name, points)
+        context.store.upsert(collection, points)
         chunks_done += len(batch)
         context.catalog.record_job_progress(
             job_id, documents_done=documents_done, chunks_done=chunks_done
         )
-    context.store.delete_document(collection.name, document.id, from_chunk=len(chunks))
+    context.store.delete_document(collection, document.id, from_chunk=len(chunks))
     context.catalog.mark_document_indexed(
-        collection.name,
+        collection,
         document.id,
         indexed_hash=document.content_hash,
         chunk_count=len(chunks),
+        word_pieces=plan.word_pieces.total,
+        unknown_word_pieces=plan.word_pieces.unknown,
     )
     return chunks_done

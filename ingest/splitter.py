@@ -88,6 +88,20 @@ class HuggingFaceTokenizer:
         # Already a list of (int, int) tuples: no per-piece conversion for a large block.
         return cast("list[tuple[int, int]]", self._encode(text, offsets=True)["offset_mapping"])
 
+    def word_piece_counts(self, text: str) -> WordPieceCounts:
+        """How many word pieces `text` makes, and how many of them the model cannot read."""
+        if not text:
+            return WordPieceCounts(total=0, unknown=0)
+        ids: list[int] = self._encode(text, offsets=False)["input_ids"]
+        unknown_id = self._tokenizer.unk_token_id
+        return WordPieceCounts(total=len(ids), unknown=sum(1 for i in ids if i == unknown_id))
+
+
+@dataclass(frozen=True, slots=True)
+class WordPieceCounts:
+    total: int
+    unknown: int
+
 
 # --- sentences ---------------------------------------------------------------------------------
 

@@ -81,6 +81,15 @@ class DocumentStatus(StrEnum):
     """The last ingestion of it failed; see its error."""
 
 
+class CollectionMode(StrEnum):
+    """How a collection is searched."""
+
+    AUTO = "auto"
+    """Hybrid when the model cannot read most of the collection's text, dense otherwise."""
+    DENSE = "dense"
+    HYBRID = "hybrid"
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -107,6 +116,9 @@ class CollectionSpec:
     chunk_overlap_sentences: int
     model: str
     dimension: int
+    mode: CollectionMode = CollectionMode.AUTO
+    filterable: Mapping[str, str] = field(default_factory=dict)
+    """Metadata fields with a payload index: field -> keyword|integer|float|bool|datetime."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,8 @@ class CollectionRecord:
     model: str
     """The name of the embedding model whose vectors the collection holds."""
     dimension: int
+    mode: CollectionMode
+    filterable: dict[str, str]
     created_at: datetime
     updated_at: datetime
 
@@ -248,6 +262,8 @@ class CollectionRow(Base):
     chunk_overlap_sentences: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(256))
     dimension: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(8), default=CollectionMode.AUTO.value)
+    filterable: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
@@ -268,6 +284,10 @@ class DocumentRow(Base):
     indexed_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    word_pieces: Mapped[int] = mapped_column(Integer, default=0)
+    """Word pieces of the indexed text under the model's tokenizer."""
+    unknown_word_pieces: Mapped[int] = mapped_column(Integer, default=0)
+    """Of those, the ones the tokenizer maps to its unknown token ([UNK])."""
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
@@ -316,6 +336,8 @@ def _collection_record(row: CollectionRow) -> CollectionRecord:
         chunk_overlap_sentences=row.chunk_overlap_sentences,
         model=row.model,
         dimension=row.dimension,
+        mode=CollectionMode(row.mode),
+        filterable=dict(row.filterable),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -492,6 +514,8 @@ class Catalog:
                 chunk_overlap_sentences=spec.chunk_overlap_sentences,
                 model=spec.model,
                 dimension=spec.dimension,
+                mode=spec.mode.value,
+                filterable=dict(spec.filterable),
             )
             session.add(row)
             try:
@@ -516,10 +540,16 @@ class Catalog:
         threshold: float | None = None,
         top_k: int | None = None,
         term_map: Mapping[str, str] | None = None,
+        mode: CollectionMode | None = None,
+        filterable: Mapping[str, str] | None = None,
     ) -> CollectionRecord:
         """Change the given settings; those left as None keep their value."""
         with self._session(write=True) as session:
             row = _require_collection(session, name)
+            if mode is not None:
+                row.mode = mode.value
+            if filterable is not None:
+                row.filterable = dict(filterable)
             if threshold is not None:
                 row.threshold = threshold
             if top_k is not None:
@@ -656,8 +686,27 @@ class Catalog:
             coll = _require_collection(session, collection)
             session.delete(_require_document(session, coll, document_id, lock=True))
 
+    def language_counts(self, name: str) -> tuple[int, int]:
+        """(word pieces, unknown word pieces) over the collection's indexed documents."""
+        with self._session(write=False) as session:
+            row = _require_collection(session, name)
+            total, unknown = session.execute(
+                select(
+                    func.coalesce(func.sum(DocumentRow.word_pieces), 0),
+                    func.coalesce(func.sum(DocumentRow.unknown_word_pieces), 0),
+                ).where(DocumentRow.collection_id == row.id)
+            ).one()
+            return int(total), int(unknown)
+
     def mark_document_indexed(
-        self, collection: str, document_id: str, *, indexed_hash: str, chunk_count: int
+        self,
+        collection: str,
+        document_id: str,
+        *,
+        indexed_hash: str,
+        chunk_count: int,
+        word_pieces: int = 0,
+        unknown_word_pieces: int = 0,
     ) -> None:
         """Record that the chunks of `indexed_hash` are in the vector store.
 
@@ -669,6 +718,8 @@ class Catalog:
             row = _require_document(session, coll, document_id, lock=True)
             row.indexed_hash = indexed_hash
             row.chunk_count = chunk_count
+            row.word_pieces = word_pieces
+            row.unknown_word_pieces = unknown_word_pieces
             row.error = None
             row.status = (
                 DocumentStatus.INDEXED

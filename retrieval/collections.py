@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from retrieval.catalog import Catalog, CollectionRecord, CollectionSpec
+from retrieval.catalog import Catalog, CollectionMode, CollectionRecord, CollectionSpec
 from retrieval.embedder import Embedder
 from retrieval.errors import InvalidInput
-from retrieval.store.base import VectorStore
+from retrieval.language import LanguageCheck, check_language
+from retrieval.store.base import PayloadIndexKind, VectorStore
 from retrieval.terms import TermMap
 
 
@@ -27,6 +28,18 @@ class NewCollection:
     term_map: Mapping[str, str] = field(default_factory=dict)
     chunk_max_tokens: int = 200
     chunk_overlap_sentences: int = 0
+    mode: CollectionMode = CollectionMode.AUTO
+    filterable: Mapping[str, PayloadIndexKind] = field(default_factory=dict)
+    """Metadata fields to index for filtering, with their type."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSummary:
+    """A collection with what its documents add: their number and the language check."""
+
+    record: CollectionRecord
+    document_count: int
+    language: LanguageCheck
 
 
 class CollectionManager:
@@ -54,6 +67,8 @@ class CollectionManager:
                 chunk_overlap_sentences=new.chunk_overlap_sentences,
                 model=self._embedder.name,
                 dimension=self._embedder.dimension,
+                mode=new.mode,
+                filterable=dict(new.filterable),
             )
         )
         try:
@@ -61,6 +76,8 @@ class CollectionManager:
             # earlier failure: start from an empty collection.
             self._store.drop_collection(new.name)
             self._store.create_collection(new.name, dimension=self._embedder.dimension)
+            for field_name, kind in new.filterable.items():
+                self._store.create_payload_index(new.name, field_name, kind)
         except BaseException:
             self._catalog.delete_collection(new.name)
             raise
@@ -73,15 +90,41 @@ class CollectionManager:
         threshold: float | None = None,
         top_k: int | None = None,
         term_map: Mapping[str, str] | None = None,
+        mode: CollectionMode | None = None,
+        filterable: Mapping[str, PayloadIndexKind] | None = None,
     ) -> CollectionRecord:
+        """Change settings; `filterable` fields are indexed in addition to those already."""
         if term_map is not None:
             TermMap(term_map)
+        merged_filterable = None
+        if filterable:
+            current = self._catalog.get_collection(name).filterable
+            for field_name, kind in filterable.items():
+                if current.get(field_name, kind) != kind:
+                    raise InvalidInput(
+                        f"filterable.{field_name}: already indexed as {current[field_name]}; "
+                        "an index cannot change its type"
+                    )
+                self._store.create_payload_index(name, field_name, kind)
+            merged_filterable = {**current, **filterable}
         return self._catalog.update_collection(
             name,
             threshold=threshold,
             top_k=top_k,
             term_map=dict(term_map) if term_map is not None else None,
+            mode=mode,
+            filterable=merged_filterable,
         )
+
+    def describe(self, name: str) -> CollectionSummary:
+        return CollectionSummary(
+            record=self._catalog.get_collection(name),
+            document_count=self._catalog.document_count(name),
+            language=check_language(self._catalog, name),
+        )
+
+    def describe_all(self) -> list[CollectionSummary]:
+        return [self.describe(record.name) for record in self._catalog.list_collections()]
 
     def delete(self, name: str) -> None:
         self._catalog.get_collection(name)

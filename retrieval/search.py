@@ -1,4 +1,15 @@
-"""The read path as one object: clean ▶ term mapping ▶ embed ▶ query the store ▶ hits."""
+"""The read path as one object: clean ▶ term mapping ▶ embed ▶ query the store ▶ hits.
+
+Scores. In dense mode a hit's `score` is the cosine similarity of query and chunk. In hybrid
+mode the ranking is the engine's reciprocal rank fusion of the dense and the lexical (BM25)
+legs, and `score`, the number the threshold applies to, is:
+- the lexical score when the model does not read the query's language (most of its word
+  pieces are [UNK], so its cosine is near noise), otherwise
+- the greater of the cosine and the lexical score.
+The lexical score is the share of the query's lexical tokens (stemmed words, CJK words and
+character bigrams) found in the chunk: 0 to 1 whatever the language, so one threshold keeps
+its meaning across collections. Every hit reports all of them.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from retrieval.catalog import Catalog, CollectionRecord
+from ingest.splitter import HuggingFaceTokenizer
+from retrieval.catalog import Catalog, CollectionMode, CollectionRecord
 from retrieval.embedder import Embedder
 from retrieval.errors import InvalidInput
-from retrieval.store.base import MetadataFilter, VectorStore
+from retrieval.filters import Filter
+from retrieval.language import LanguageCheck, check_language
+from retrieval.lexical import LexicalEncoder
+from retrieval.store.base import StoredHit, VectorStore
 from retrieval.terms import TermMap
 from retrieval.text import clean_query
 
@@ -21,11 +36,18 @@ class Hit:
     """One chunk that matched, with where it sits in its document."""
 
     score: float
+    """The score the threshold applies to (see the module docstring)."""
     text: str
     document_id: str
     chunk_index: int
     start: int
     end: int
+    dense_score: float
+    """Cosine similarity of the query and the chunk."""
+    lexical_score: float | None = None
+    """Share of the query's lexical tokens found in the chunk (hybrid mode)."""
+    fused_score: float | None = None
+    """Reciprocal rank fusion of the two legs, the order of the hits (hybrid mode)."""
     title: str | None = None
     source: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -36,9 +58,16 @@ class SearchResult:
     collection: str
     query: str
     """The query as it was embedded: cleaned, then rewritten by the collection's term map."""
+    mode: CollectionMode
     threshold: float
     top_k: int
     hits: list[Hit]
+    warning: str | None = None
+    """Set when the model does not read the collection's language."""
+
+
+HYBRID_OVERFETCH = 3
+"""Hybrid asks the engine for this many times top_k, then thresholds and cuts to top_k."""
 
 
 class _TermMapCache:
@@ -62,10 +91,20 @@ class _TermMapCache:
 class Searcher:
     """Answers queries against a collection with its own threshold and term map."""
 
-    def __init__(self, *, embedder: Embedder, store: VectorStore, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        store: VectorStore,
+        catalog: Catalog,
+        lexical: LexicalEncoder,
+        tokenizer: HuggingFaceTokenizer,
+    ) -> None:
         self._embedder = embedder
+        self._tokenizer = tokenizer
         self._store = store
         self._catalog = catalog
+        self._lexical = lexical
         self._term_maps = _TermMapCache()
 
     def prepare_query(self, collection: CollectionRecord, query: str) -> str:
@@ -82,44 +121,119 @@ class Searcher:
         *,
         top_k: int | None = None,
         threshold: float | None = None,
-        metadata_filter: MetadataFilter | None = None,
+        query_filter: Filter | None = None,
+        group_by_document: bool = False,
+        mode: CollectionMode | None = None,
     ) -> SearchResult:
         """Search one collection.
 
-        1. load the collection: its threshold, top_k and term map (overridable per call)
+        1. load the collection: threshold, top_k, term map, mode (overridable per call)
         2. clean the query ▶ apply the term map
-        3. embed ▶ query the store with top_k, score >= threshold and the metadata filter
+        3. embed (and, in hybrid mode, encode its lexical tokens)
+        4. query the store with top_k, the filter and grouping; score ▶ threshold ▶ cut to top_k
         """
         collection = self._catalog.get_collection(collection_name)
+        language = check_language(self._catalog, collection.name)
         effective_top_k = top_k if top_k is not None else collection.top_k
         effective_threshold = threshold if threshold is not None else collection.threshold
-        embedded_query = self.prepare_query(collection, query)
-        vector = self._embedder.encode([embedded_query])[0]
-        stored_hits = self._store.search(
-            collection.name,
-            vector.tolist(),
-            top_k=effective_top_k,
-            threshold=effective_threshold,
-            metadata_filter=metadata_filter,
+        effective_mode = (
+            language.effective_mode(collection) if mode in (None, CollectionMode.AUTO) else mode
         )
-        hits = [
-            Hit(
-                score=hit.score,
-                text=hit.payload.text,
-                document_id=hit.payload.document_id,
-                chunk_index=hit.payload.chunk_index,
-                start=hit.payload.start,
-                end=hit.payload.end,
-                title=hit.payload.title,
-                source=hit.payload.source,
-                metadata=hit.payload.metadata,
+        embedded_query = self.prepare_query(collection, query)
+        vector = self._embedder.encode([embedded_query])[0].tolist()
+
+        if effective_mode is CollectionMode.HYBRID:
+            hits = self._hybrid_hits(
+                collection.name,
+                embedded_query,
+                vector,
+                top_k=effective_top_k,
+                threshold=effective_threshold,
+                dense_is_noise=not self._model_reads(embedded_query),
+                query_filter=query_filter,
+                group_by_document=group_by_document,
             )
-            for hit in stored_hits
-        ]
+        else:
+            stored = self._store.search(
+                collection.name,
+                vector,
+                top_k=effective_top_k,
+                threshold=effective_threshold,
+                query_filter=query_filter,
+                group_by_document=group_by_document,
+            )
+            hits = [_hit(stored_hit, score=stored_hit.dense_score) for stored_hit in stored]
         return SearchResult(
             collection=collection.name,
             query=embedded_query,
+            mode=effective_mode,
             threshold=effective_threshold,
             top_k=effective_top_k,
             hits=hits,
+            warning=language.warning(collection.model),
         )
+
+    def _model_reads(self, text: str) -> bool:
+        counts = self._tokenizer.word_piece_counts(text)
+        return LanguageCheck(
+            word_pieces=counts.total, unknown_word_pieces=counts.unknown
+        ).model_reads_text
+
+    def _hybrid_hits(
+        self,
+        collection: str,
+        query: str,
+        vector: list[float],
+        *,
+        top_k: int,
+        threshold: float,
+        dense_is_noise: bool,
+        query_filter: Filter | None,
+        group_by_document: bool,
+    ) -> list[Hit]:
+        stored = self._store.search(
+            collection,
+            vector,
+            sparse=self._lexical.encode_query(query),
+            top_k=top_k * HYBRID_OVERFETCH,
+            query_filter=query_filter,
+            group_by_document=group_by_document,
+        )
+        hits = []
+        for stored_hit in stored:
+            lexical_score = self._lexical.coverage(query, stored_hit.payload.text)
+            score = lexical_score if dense_is_noise else max(stored_hit.dense_score, lexical_score)
+            if score >= threshold:
+                hits.append(
+                    _hit(
+                        stored_hit,
+                        score=score,
+                        lexical_score=lexical_score,
+                        fused_score=stored_hit.score,
+                    )
+                )
+        return hits[:top_k]
+
+
+def _hit(
+    stored: StoredHit,
+    *,
+    score: float,
+    lexical_score: float | None = None,
+    fused_score: float | None = None,
+) -> Hit:
+    payload = stored.payload
+    return Hit(
+        score=score,
+        text=payload.text,
+        document_id=payload.document_id,
+        chunk_index=payload.chunk_index,
+        start=payload.start,
+        end=payload.end,
+        dense_score=stored.dense_score,
+        lexical_score=lexical_score,
+        fused_score=fused_score,
+        title=payload.title,
+        source=payload.source,
+        metadata=payload.metadata,
+    )

@@ -10,6 +10,7 @@ from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
 from retrieval.config import Settings
 from retrieval.embedder import Embedder
+from retrieval.lexical import LexicalEncoder
 from retrieval.search import Searcher
 from retrieval.store import open_vector_store
 from retrieval.store.base import VectorStore
@@ -50,18 +51,28 @@ class Services:
             store.close()
             catalog.close()
             raise
+        lexical = LexicalEncoder()
+        # One tokenizer of its own (not the one `encode` drives), serialised by its lock.
+        tokenizer = HuggingFaceTokenizer(tokenizer=embedder.copy_tokenizer())
         return cls(
             settings=settings,
             catalog=catalog,
             store=store,
             embedder=embedder,
-            searcher=Searcher(embedder=embedder, store=store, catalog=catalog),
+            searcher=Searcher(
+                embedder=embedder,
+                store=store,
+                catalog=catalog,
+                lexical=lexical,
+                tokenizer=tokenizer,
+            ),
             collections=CollectionManager(catalog=catalog, store=store, embedder=embedder),
             ingest_context=IngestContext(
                 catalog=catalog,
                 embedder=embedder,
                 store=store,
-                tokenizer=HuggingFaceTokenizer(tokenizer=embedder.copy_tokenizer()),
+                tokenizer=tokenizer,
+                lexical=lexical,
             ),
         )
 

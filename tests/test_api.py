@@ -69,7 +69,8 @@ def search(api: TestClient, query: str, name: str = "kb", **fields: Any) -> dict
 
 @pytest.fixture
 def kb(api: TestClient) -> TestClient:
-    create_collection(api, threshold=0.3, top_k=3)
+    # Dense on purpose: these tests pin the cosine semantics; auto/hybrid: test_hybrid_api.py.
+    create_collection(api, threshold=0.3, top_k=3, mode="dense")
     ingest(api, DOCUMENTS)
     return api
 

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient
+from qdrant_client.models import Distance, VectorParams
 
 from retrieval.config import Settings
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
+from retrieval.filters import And, DateRange, Match, MatchAny, Not, Or, Range, parse_filter
 from retrieval.store import open_vector_store
-from retrieval.store.base import ChunkPayload, ChunkPoint, MetadataFilter, VectorStore, point_id
+from retrieval.store.base import (
+    ChunkPayload,
+    ChunkPoint,
+    PayloadIndexKind,
+    SparseVector,
+    StoredHit,
+    VectorStore,
+    point_id,
+)
 from retrieval.store.edge import EdgeVectorStore
 from retrieval.store.server import ServerVectorStore
 
@@ -61,6 +73,10 @@ def chunk(
             metadata=metadata,
         ),
     )
+
+
+def cosine(left: list[float], right: list[float]) -> float:
+    return float(np.dot(left, right) / (np.linalg.norm(left) * np.linalg.norm(right)))
 
 
 def hit_keys(store: VectorStore, vector: list[float], **kwargs: object) -> list[tuple[str, int]]:
@@ -162,8 +178,8 @@ def test_metadata_filter_is_equality_on_every_field(store: VectorStore) -> None:
         ],
     )
 
-    def indexes(metadata_filter: MetadataFilter) -> list[int]:
-        hits = store.search("c", unit(1), top_k=10, metadata_filter=metadata_filter)
+    def indexes(shorthand: dict[str, str | int | float | bool]) -> list[int]:
+        hits = store.search("c", unit(1), top_k=10, query_filter=parse_filter(shorthand))
         return [hit.payload.chunk_index for hit in hits]
 
     assert indexes({"lang": "en"}) == [0, 2]
@@ -243,6 +259,354 @@ def test_numpy_rows_are_accepted(store: VectorStore) -> None:
     assert hits[0].payload.chunk_index == 3
 
 
+# -- hybrid search ------------------------------------------------------------------------
+
+QUERY_TERMS = SparseVector((10, 20), (1.0, 1.0))
+
+
+def lexical(**weights: float) -> SparseVector:
+    """A lexical vector from term ids written as t<id>=weight."""
+    pairs = sorted((int(name[1:]), weight) for name, weight in weights.items())
+    return SparseVector(tuple(i for i, _ in pairs), tuple(w for _, w in pairs))
+
+
+def with_sparse(point: ChunkPoint, sparse: SparseVector | None) -> ChunkPoint:
+    return ChunkPoint(id=point.id, vector=point.vector, payload=point.payload, sparse=sparse)
+
+
+def idf(document_frequency: int, points_with_terms: int) -> float:
+    """Qdrant's IDF modifier: ln((N - df + 0.5) / (df + 0.5) + 1)."""
+    n, df = points_with_terms, document_frequency
+    return math.log((n - df + 0.5) / (df + 0.5) + 1)
+
+
+def fill_hybrid(store: VectorStore) -> None:
+    """Five documents whose dense and lexical ranks differ (query: unit(1) and t10, t20).
+
+    dense ranks: a b c d e; lexical ranks: c b d (a matches no term, e has no lexical vector).
+    RRF with k=2: c 1/4+1/2, b 1/3+1/3, a 1/2, d 1/5+1/4, e 1/6: no two scores tie.
+    """
+    store.create_collection("c", dimension=DIM)
+    store.upsert(
+        "c",
+        [
+            with_sparse(chunk("c", "a", 0, unit(1, 0.1), lang="en"), lexical(t30=1.0)),
+            with_sparse(chunk("c", "b", 0, unit(1, 0.5), lang="en"), lexical(t10=1.0)),
+            with_sparse(chunk("c", "c", 0, unit(1, 1), lang="fr"), lexical(t10=1.0, t20=1.0)),
+            with_sparse(chunk("c", "d", 0, unit(0.1, 1), lang="en"), lexical(t20=0.5)),
+            chunk("c", "e", 0, unit(0, 0, 1), lang="en"),
+        ],
+    )
+
+
+def documents(hits: list[StoredHit]) -> list[str]:
+    return [hit.payload.document_id for hit in hits]
+
+
+def test_hybrid_fuses_the_ranks_of_both_legs(store: VectorStore) -> None:
+    fill_hybrid(store)
+
+    hits = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10)
+
+    assert documents(hits) == ["c", "b", "a", "d", "e"]
+    expected_rrf = [1 / 4 + 1 / 2, 1 / 3 + 1 / 3, 1 / 2, 1 / 5 + 1 / 4, 1 / 6]
+    assert [hit.score for hit in hits] == pytest.approx(expected_rrf, abs=1e-6)
+    assert [hit.dense_score for hit in hits] == pytest.approx(
+        [
+            cosine(unit(1), unit(1, 1)),
+            cosine(unit(1), unit(1, 0.5)),
+            cosine(unit(1), unit(1, 0.1)),
+            cosine(unit(1), unit(0.1, 1)),
+            0.0,
+        ],
+        abs=1e-6,
+    )
+    # IDF over the 4 points that have a lexical vector; t10 and t20 are in 2 each.
+    term_idf = idf(2, 4)
+    assert [hit.lexical_score for hit in hits] == pytest.approx(
+        [2 * term_idf, term_idf, 0.0, 0.5 * term_idf, 0.0], abs=1e-5
+    )
+    assert documents(store.search("c", unit(1), sparse=QUERY_TERMS, top_k=2)) == ["c", "b"]
+
+
+def test_hybrid_hit_found_by_the_lexical_leg_alone_has_its_dense_score(
+    store: VectorStore,
+) -> None:
+    fill_hybrid(store)
+
+    # Legs of 3: dense a b c, lexical c b d. d comes from the lexical leg only.
+    hits = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10, candidates=3)
+
+    assert documents(hits) == ["c", "b", "a", "d"]
+    assert hits[3].score == pytest.approx(1 / 4, abs=1e-6)
+    assert hits[3].dense_score == pytest.approx(cosine(unit(1), unit(0.1, 1)), abs=1e-6)
+    assert hits[3].lexical_score == pytest.approx(0.5 * idf(2, 4), abs=1e-5)
+    assert hits[2].lexical_score == 0.0  # a: found by the dense leg alone
+
+
+def test_dense_search_reports_its_score_as_dense_score(store: VectorStore) -> None:
+    fill_hybrid(store)
+
+    hits = store.search("c", unit(1), top_k=2)
+
+    assert documents(hits) == ["a", "b"]
+    assert [hit.dense_score for hit in hits] == [hit.score for hit in hits]
+    assert [hit.lexical_score for hit in hits] == [None, None]
+
+
+def test_hybrid_filters_both_legs(store: VectorStore) -> None:
+    fill_hybrid(store)
+
+    english = parse_filter({"lang": "en"})
+    hits = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10, query_filter=english)
+
+    # c, the best lexical match, is French: neither leg may bring it back, and the others
+    # move up in both legs (dense a b d e, lexical b d).
+    assert documents(hits) == ["b", "d", "a", "e"]
+    assert [hit.score for hit in hits] == pytest.approx(
+        [1 / 3 + 1 / 2, 1 / 4 + 1 / 3, 1 / 2, 1 / 5], abs=1e-6
+    )
+
+
+def test_hybrid_lexical_statistics_follow_deletes(store: VectorStore) -> None:
+    fill_hybrid(store)
+    store.delete_document("c", "a")
+    store.upsert("c", [with_sparse(chunk("c", "b", 0, unit(1, 0.5), lang="en"), None)])
+
+    hits = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10)
+
+    # Live points with a lexical vector: c and d; t10 in c only, t20 in both.
+    by_document = {hit.payload.document_id: hit for hit in hits}
+    assert by_document["c"].lexical_score == pytest.approx(idf(1, 2) + idf(2, 2), abs=1e-5)
+    assert by_document["d"].lexical_score == pytest.approx(0.5 * idf(2, 2), abs=1e-5)
+    assert by_document["b"].lexical_score == 0.0
+
+
+def test_hybrid_refuses_a_threshold_and_ill_formed_lexical_vectors(store: VectorStore) -> None:
+    fill_hybrid(store)
+
+    with pytest.raises(ValueError, match="threshold applies to dense search only"):
+        store.search("c", unit(1), sparse=QUERY_TERMS, top_k=3, threshold=0.5)
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        store.search("c", unit(1), sparse=QUERY_TERMS, top_k=3, candidates=0)
+    for sparse, message in [
+        (SparseVector((1, 2), (1.0,)), "2 indices but 1 values"),
+        (SparseVector((3, 3), (1.0, 1.0)), "index 3 appears twice"),
+        (SparseVector((-1,), (1.0,)), "index -1 is outside"),
+        (SparseVector((1,), (math.nan,)), "not a finite number"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            store.search("c", unit(1), sparse=sparse, top_k=3)
+        with pytest.raises(InvalidInput, match=message):
+            store.upsert("c", [with_sparse(chunk("c", "x", 0, unit(1)), sparse)])
+
+
+def test_unsorted_and_empty_lexical_vectors(store: VectorStore) -> None:
+    fill_hybrid(store)
+    shuffled = SparseVector((20, 10), (1.0, 1.0))
+    store.upsert("c", [with_sparse(chunk("c", "f", 0, unit(0.05, 1)), SparseVector((), ()))])
+
+    assert (
+        store.search("c", unit(1), sparse=shuffled, top_k=10)[:5]
+        == store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10)[:5]
+    )
+    # An empty query vector leaves the dense leg alone; an empty stored one is no vector.
+    hits = store.search("c", unit(1), sparse=SparseVector((), ()), top_k=10)
+    assert documents(hits) == ["a", "b", "c", "d", "f", "e"]
+    assert {hit.lexical_score for hit in hits} == {0.0}
+
+
+# -- filters ------------------------------------------------------------------------------
+
+
+def fill_filterable(store: VectorStore) -> None:
+    store.create_collection("c", dimension=DIM)
+    rows: list[dict[str, object]] = [
+        {
+            "lang": "en",
+            "year": 2024,
+            "price": 9.5,
+            "public": True,
+            "published": "2024-01-15T08:00:00Z",
+        },
+        {"lang": "fr", "year": 2023, "price": 20.0, "public": False, "published": "2023-06-01"},
+        {
+            "lang": "en",
+            "year": 2022,
+            "price": 49.99,
+            "public": False,
+            "published": "2024-06-01T12:00:00+02:00",
+        },
+        {
+            "lang": "de",
+            "year": 2024,
+            "price": 50,
+            "public": True,
+            "published": "2025-02-01T00:00:00Z",
+        },
+        {"lang": "en", "year": 2021, "public": True},
+    ]
+    store.upsert(
+        "c",
+        [
+            ChunkPoint(
+                id=point_id("c", "d", i),
+                vector=unit(1, i * 0.1),
+                payload=ChunkPayload(
+                    document_id="d", chunk_index=i, text=f"#{i}", start=0, end=1, metadata=row
+                ),
+            )
+            for i, row in enumerate(rows)
+        ],
+    )
+
+
+FILTER_CASES: list[tuple[object, list[int]]] = [
+    ({"key": "lang", "match": "en"}, [0, 2, 4]),
+    ({"key": "year", "match": 2024}, [0, 3]),
+    ({"key": "price", "match": 20.0}, [1]),
+    ({"key": "public", "match": False}, [1, 2]),
+    ({"key": "public", "match": True}, [0, 3, 4]),
+    ({"key": "lang", "any": ["fr", "de"]}, [1, 3]),
+    ({"key": "year", "any": [2021, 2023]}, [1, 4]),
+    ({"key": "price", "range": {"gte": 9.5, "lt": 50}}, [0, 1, 2]),
+    ({"key": "price", "range": {"gt": 9.5, "lte": 50}}, [1, 2, 3]),
+    ({"key": "published", "range": {"gte": "2024-01-01T00:00:00Z"}}, [0, 2, 3]),
+    # 2 was published at 10:00 UTC: offsets are honoured on both sides.
+    ({"key": "published", "range": {"lt": "2024-06-01T11:00:00+01:00"}}, [0, 1]),
+    ({"key": "published", "range": {"lte": "2024-06-01T11:00:00+01:00"}}, [0, 1, 2]),
+    ({"key": "published", "range": {"gt": "2024-01-15T08:00:00Z", "lt": "2025-01-01"}}, [2]),
+    ({"must_not": [{"key": "lang", "match": "en"}]}, [1, 3]),
+    # A chunk without the field (4 has no price) matches the negation of a range.
+    ({"must_not": [{"key": "price", "range": {"lt": 30}}]}, [2, 3, 4]),
+    ({"should": [{"key": "lang", "match": "fr"}, {"key": "year", "match": 2021}]}, [1, 4]),
+    (
+        {
+            "must": [{"key": "public", "match": True}],
+            "should": [
+                {"key": "lang", "match": "de"},
+                {"must": [{"key": "lang", "match": "en"}, {"key": "year", "range": {"lt": 2022}}]},
+            ],
+        },
+        [3, 4],
+    ),
+    (
+        {
+            "must_not": [
+                {"should": [{"key": "lang", "match": "fr"}, {"key": "price", "range": {"gt": 40}}]}
+            ]
+        },
+        [0, 4],
+    ),
+    ({"lang": "en", "public": False}, [2]),
+    ({"key": "missing", "match": "x"}, []),
+]
+
+
+def test_filters_of_every_kind(store: VectorStore) -> None:
+    fill_filterable(store)
+
+    for data, expected in FILTER_CASES:
+        query_filter = parse_filter(data)
+        dense = store.search("c", unit(1), top_k=10, query_filter=query_filter)
+        hybrid = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10, query_filter=query_filter)
+        assert sorted(hit.payload.chunk_index for hit in dense) == expected, data
+        assert sorted(hit.payload.chunk_index for hit in hybrid) == expected, data
+
+
+def test_the_filter_tree_can_be_built_directly(store: VectorStore) -> None:
+    fill_filterable(store)
+    since_2024 = DateRange("published", gte=datetime(2024, 1, 1, tzinfo=UTC))
+    query_filter = Or((And((Match("lang", "en"), Not(since_2024))), MatchAny("year", (2023,))))
+
+    hits = store.search("c", unit(1), top_k=10, query_filter=query_filter)
+
+    assert sorted(hit.payload.chunk_index for hit in hits) == [1, 4]
+    ranged = store.search("c", unit(1), top_k=10, query_filter=Range("year", gte=2023))
+    assert sorted(hit.payload.chunk_index for hit in ranged) == [0, 1, 3]
+
+
+def test_payload_indexes_do_not_change_answers(store: VectorStore) -> None:
+    fill_filterable(store)
+    before = [
+        store.search("c", unit(1), top_k=10, query_filter=parse_filter(data))
+        for data, _ in FILTER_CASES
+    ]
+    kinds: dict[str, PayloadIndexKind] = {
+        "lang": "keyword",
+        "year": "integer",
+        "price": "float",
+        "public": "bool",
+        "published": "datetime",
+    }
+    for field, kind in kinds.items():
+        store.create_payload_index("c", field, kind)
+    store.create_payload_index("c", "lang", "keyword")  # idempotent
+
+    after = [
+        store.search("c", unit(1), top_k=10, query_filter=parse_filter(data))
+        for data, _ in FILTER_CASES
+    ]
+    assert after == before
+    with pytest.raises(InvalidInput, match="Unknown payload index kind 'text'"):
+        store.create_payload_index("c", "lang", "text")  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        store.create_payload_index("nope", "lang", "keyword")
+
+
+# -- grouping by document -----------------------------------------------------------------
+
+
+def fill_grouped(store: VectorStore) -> None:
+    """Document "big" holds the 30 chunks nearest the query; a, b, c follow, one chunk each,
+    and "far" has two chunks away from it. Every chunk shares the term t10."""
+    store.create_collection("c", dimension=DIM)
+    big = [chunk("c", "big", i, unit(1, 0.01 * i)) for i in range(30)]
+    small = [chunk("c", name, 0, unit(1, 0.5 + 0.1 * i)) for i, name in enumerate("abc")]
+    far = [chunk("c", "far", i, unit(0, 1, 0.1 * i)) for i in range(2)]
+    store.upsert("c", [with_sparse(point, lexical(t10=1.0)) for point in big + small + far])
+
+
+def test_group_by_document_keeps_the_best_chunk_of_each(store: VectorStore) -> None:
+    fill_grouped(store)
+
+    plain = store.search("c", unit(1), top_k=3)
+    grouped = store.search("c", unit(1), top_k=3, group_by_document=True)
+
+    assert documents(plain) == ["big", "big", "big"]
+    # The first fetch (12 chunks) holds only "big": the store fetches more.
+    assert documents(grouped) == ["big", "a", "b"]
+    assert grouped[0].payload.chunk_index == 0
+    assert grouped[1].score == pytest.approx(cosine(unit(1), unit(1, 0.5)), abs=1e-6)
+
+
+def test_group_by_document_stops_when_the_collection_is_exhausted(store: VectorStore) -> None:
+    fill_grouped(store)
+
+    grouped = store.search("c", unit(1), top_k=10, group_by_document=True)
+    assert documents(grouped) == ["big", "a", "b", "c", "far"]
+
+    english = parse_filter({"key": "missing", "match": 1})
+    assert store.search("c", unit(1), top_k=3, group_by_document=True, query_filter=english) == []
+    thresholded = store.search("c", unit(1), top_k=10, group_by_document=True, threshold=0.88)
+    assert documents(thresholded) == ["big", "a"]
+
+
+def test_group_by_document_in_hybrid_mode(store: VectorStore) -> None:
+    fill_grouped(store)
+
+    grouped = store.search(
+        "c", unit(1), sparse=QUERY_TERMS, top_k=4, group_by_document=True, candidates=8
+    )
+
+    # Every chunk has the same lexical score: the lexical leg's order is the engine's own,
+    # so only the set of documents and one chunk per document are asserted.
+    assert len(set(documents(grouped))) == len(grouped) == 4
+    everything = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10, group_by_document=True)
+    assert sorted(documents(everything)) == ["a", "b", "big", "c", "far"]
+    assert all(hit.lexical_score == pytest.approx(idf(35, 35), abs=1e-5) for hit in everything)
+
+
 # -- congruence: the same operations on both engines ------------------------------------
 
 
@@ -283,8 +647,8 @@ def test_engines_agree_on_random_embeddings(tmp_path: Path) -> None:
                 for options in (
                     {},
                     {"threshold": 0.05},
-                    {"metadata_filter": {"group": "g1"}},
-                    {"metadata_filter": {"group": "g2", "even": True}, "threshold": 0.0},
+                    {"query_filter": parse_filter({"group": "g1"})},
+                    {"query_filter": parse_filter({"group": "g2", "even": True}), "threshold": 0.0},
                 ):
                     hits = store.search("c", query, top_k=15, **options)
                     answer.append([(hit.id, hit.score) for hit in hits])
@@ -303,6 +667,129 @@ def test_engines_agree_on_random_embeddings(tmp_path: Path) -> None:
             assert edge_score == pytest.approx(server_score, abs=1e-5)
 
 
+def random_hybrid_points(rng: np.random.Generator, dim: int, size: int) -> list[ChunkPoint]:
+    vectors = rng.standard_normal((size, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = []
+    for i in range(size):
+        terms = np.sort(rng.choice(40, size=int(rng.integers(2, 8)), replace=False))
+        weights = rng.uniform(0.2, 3.0, size=len(terms))
+        sparse = (
+            None
+            if i % 5 == 0
+            else SparseVector(tuple(int(t) for t in terms), tuple(float(w) for w in weights))
+        )
+        points.append(
+            ChunkPoint(
+                id=point_id("c", f"doc{i % 30}", i // 30),
+                vector=vectors[i].tolist(),
+                payload=ChunkPayload(
+                    document_id=f"doc{i % 30}",
+                    chunk_index=i // 30,
+                    text=f"chunk {i}",
+                    start=0,
+                    end=1,
+                    metadata={
+                        "group": f"g{i % 3}",
+                        "year": 2020 + i % 5,
+                        "published": f"2024-{1 + i % 12:02d}-15T00:00:00Z",
+                    },
+                ),
+                sparse=sparse,
+            )
+        )
+    return points
+
+
+def assert_same_ranking(edge_hits: list[StoredHit], server_hits: list[StoredHit]) -> None:
+    """Same scores rank by rank; the same ids, where RRF ties (a point at rank r of one leg
+    only, another at rank r of the other leg only) are compared as sets."""
+    assert len(edge_hits) == len(server_hits)
+    assert [hit.score for hit in edge_hits] == pytest.approx(
+        [hit.score for hit in server_hits], abs=1e-6
+    )
+    start = 0
+    while start < len(edge_hits):
+        end = start + 1
+        while end < len(edge_hits) and abs(edge_hits[end].score - edge_hits[start].score) < 1e-6:
+            end += 1
+        if end < len(edge_hits):  # a tie cut by top_k may hold different points
+            assert {hit.id for hit in edge_hits[start:end]} == {
+                hit.id for hit in server_hits[start:end]
+            }
+        start = end
+    server_by_id = {hit.id: hit for hit in server_hits}
+    for hit in edge_hits:
+        twin = server_by_id.get(hit.id)
+        if twin is not None:
+            assert hit.payload == twin.payload
+            assert hit.dense_score == pytest.approx(twin.dense_score, abs=1e-4)
+            assert hit.lexical_score == pytest.approx(twin.lexical_score, abs=1e-4)
+
+
+def test_engines_agree_on_hybrid_search(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    dim = 32
+    points = random_hybrid_points(rng, dim, 150)
+    queries = [
+        (points[i].vector, SparseVector((3, 7, 19, 33), (1.0, 1.0, 1.0, 1.0))) for i in (1, 2)
+    ]
+    options: list[dict[str, object]] = [
+        {},
+        {"candidates": 6},
+        {"query_filter": parse_filter({"group": "g1"})},
+        {
+            "query_filter": parse_filter(
+                {
+                    "should": [
+                        {"key": "year", "range": {"gte": 2023}},
+                        {"key": "published", "range": {"lt": "2024-03-01T00:00:00Z"}},
+                    ],
+                    "must_not": [{"key": "group", "any": ["g2"]}],
+                }
+            )
+        },
+        {"group_by_document": True},
+        {"group_by_document": True, "query_filter": parse_filter({"group": "g0"})},
+    ]
+
+    answers: list[list[list[StoredHit]]] = []
+    for kind in ENGINES:
+        # Edge optimises in the background after 100 points: the later writes are replayed.
+        store = open_engine(kind, tmp_path / kind, optimize_after_points=100)
+        try:
+            store.create_collection("c", dimension=dim)
+            store.upsert("c", points[:110])
+            store.upsert("c", points[90:])
+            store.delete_document("c", "doc3", from_chunk=2)
+            if isinstance(store, EdgeVectorStore):
+                store.wait_for_optimizations()
+                assert store.optimizations_completed == 1
+            # Deletes and lexical vectors removed after the optimisation: the sparse index
+            # of the new segments still counts them, the live IDF corpus does not.
+            store.delete_document("c", "doc5")
+            store.delete_document("c", "doc7", from_chunk=1)
+            store.upsert("c", [with_sparse(point, None) for point in points[40:46]])
+            answer = []
+            for vector, sparse in queries:
+                for option in options:
+                    answer.append(store.search("c", vector, sparse=sparse, top_k=12, **option))  # type: ignore[arg-type]
+            answers.append(answer)
+        finally:
+            store.close()
+
+    edge, server = answers
+    for edge_hits, server_hits in zip(edge, server, strict=True):
+        assert edge_hits, "every query finds something"
+        assert_same_ranking(edge_hits, server_hits)
+    assert any(hit.lexical_score == 0.0 for hits in edge for hit in hits), (
+        "some hits come from the dense leg alone"
+    )
+    assert any(hit.dense_score < hits[-1].dense_score for hits in edge for hit in hits[:-1]), (
+        "fusion reorders the dense ranking"
+    )
+
+
 # -- Edge alone: persistence and background optimisation ---------------------------------
 
 
@@ -311,14 +798,17 @@ def test_edge_persists_across_stores(tmp_path: Path) -> None:
     first.create_collection("c", dimension=DIM)
     first.upsert("c", [chunk("c", "d", i, unit(1, i * 0.3), lang="en") for i in range(6)])
     first.delete_document("c", "d", from_chunk=5)
-    before = first.search("c", unit(1, 0.5), top_k=3, metadata_filter={"lang": "en"})
+    before = first.search("c", unit(1, 0.5), top_k=3, query_filter=parse_filter({"lang": "en"}))
     first.close()
 
     second = EdgeVectorStore(root=tmp_path, optimize_after_points=10_000)
     try:
         assert second.collection_exists("c")
         assert second.count("c") == 5
-        assert second.search("c", unit(1, 0.5), top_k=3, metadata_filter={"lang": "en"}) == before
+        assert (
+            second.search("c", unit(1, 0.5), top_k=3, query_filter=parse_filter({"lang": "en"}))
+            == before
+        )
     finally:
         second.close()
 
@@ -388,6 +878,21 @@ def test_edge_refuses_collection_names_that_are_not_folder_names(tmp_path: Path)
         with pytest.raises(InvalidInput, match="cannot be a folder name"):
             store.create_collection(name, dimension=DIM)
     store.close()
+
+
+def test_collections_of_the_unnamed_vector_layout_are_refused(tmp_path: Path) -> None:
+    shard = tmp_path / "shards" / "old"
+    shard.mkdir(parents=True)
+    (shard / "edge_config.json").write_text('{"vectors": {"": {"size": 8, "distance": "Cosine"}}}')
+    client = QdrantClient(path=str(tmp_path / "local"))
+    client.create_collection("old", vectors_config=VectorParams(size=DIM, distance=Distance.COSINE))
+
+    for store in (open_engine("edge", tmp_path), ServerVectorStore(client=client)):
+        try:
+            with pytest.raises(Conflict, match="predates named dense and lexical vectors"):
+                store.create_collection("old", dimension=DIM)
+        finally:
+            store.close()
 
 
 # -- the server engine's faults, and the factory ------------------------------------------

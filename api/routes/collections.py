@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CatalogDep, CollectionsDep
+from api.deps import CollectionsDep
 from api.schemas import (
     CollectionCreate,
     CollectionList,
     CollectionPublic,
     CollectionUpdate,
 )
-from retrieval.collections import NewCollection
+from retrieval.catalog import CollectionMode
+from retrieval.collections import CollectionSummary, NewCollection
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
 
+def public(summary: CollectionSummary) -> CollectionPublic:
+    return CollectionPublic.from_record(
+        summary.record, document_count=summary.document_count, language=summary.language
+    )
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="create_collection")
-def create_collection(
-    body: CollectionCreate, collections: CollectionsDep, catalog: CatalogDep
-) -> CollectionPublic:
+def create_collection(body: CollectionCreate, collections: CollectionsDep) -> CollectionPublic:
     record = collections.create(
         NewCollection(
             name=body.name,
@@ -28,35 +33,37 @@ def create_collection(
             term_map=body.term_map,
             chunk_max_tokens=body.chunking.max_tokens,
             chunk_overlap_sentences=body.chunking.overlap_sentences,
+            mode=CollectionMode(body.mode),
+            filterable=body.filterable,
         )
     )
-    return CollectionPublic.from_record(record, document_count=0)
+    return public(collections.describe(record.name))
 
 
 @router.get("", operation_id="list_collections")
-def list_collections(catalog: CatalogDep) -> CollectionList:
-    records = catalog.list_collections()
-    collections = [
-        CollectionPublic.from_record(record, document_count=catalog.document_count(record.name))
-        for record in records
-    ]
-    return CollectionList(collections=collections, count=len(collections))
+def list_collections(collections: CollectionsDep) -> CollectionList:
+    listed = [public(summary) for summary in collections.describe_all()]
+    return CollectionList(collections=listed, count=len(listed))
 
 
 @router.get("/{name}", operation_id="get_collection")
-def get_collection(name: str, catalog: CatalogDep) -> CollectionPublic:
-    record = catalog.get_collection(name)
-    return CollectionPublic.from_record(record, document_count=catalog.document_count(name))
+def get_collection(name: str, collections: CollectionsDep) -> CollectionPublic:
+    return public(collections.describe(name))
 
 
 @router.patch("/{name}", operation_id="update_collection")
 def update_collection(
-    name: str, body: CollectionUpdate, collections: CollectionsDep, catalog: CatalogDep
+    name: str, body: CollectionUpdate, collections: CollectionsDep
 ) -> CollectionPublic:
-    record = collections.update(
-        name, threshold=body.threshold, top_k=body.top_k, term_map=body.term_map
+    collections.update(
+        name,
+        threshold=body.threshold,
+        top_k=body.top_k,
+        term_map=body.term_map,
+        mode=CollectionMode(body.mode) if body.mode else None,
+        filterable=body.filterable,
     )
-    return CollectionPublic.from_record(record, document_count=catalog.document_count(name))
+    return public(collections.describe(name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_collection")

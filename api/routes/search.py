@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import SearcherDep
 from api.schemas import SearchRequest, SearchResponse
+from retrieval.catalog import CollectionMode
+from retrieval.filters import parse_filter
 
 router = APIRouter(prefix="/collections/{name}", tags=["search"])
 
@@ -18,6 +20,8 @@ def search(name: str, body: SearchRequest, searcher: SearcherDep) -> SearchRespo
         body.query,
         top_k=body.top_k,
         threshold=body.threshold,
-        metadata_filter=body.filter,
+        query_filter=parse_filter(body.filter) if body.filter is not None else None,
+        group_by_document=body.group_by == "document",
+        mode=CollectionMode(body.mode) if body.mode else None,
     )
     return SearchResponse.from_result(result)

@@ -3,18 +3,46 @@
 Both engines (store/edge.py, store/server.py) implement `VectorStore`; nothing outside
 retrieval/store/ imports qdrant_edge or qdrant_client. Engine errors are translated here-below
 into retrieval.errors: a missing collection is NotFound, an unreachable engine Unavailable.
+
+A collection holds two named vectors per point: DENSE_VECTOR (the embedding, cosine) and,
+when the chunk has lexical tokens, LEXICAL_VECTOR (sparse term weights; the engine multiplies
+the query's weights by the inverse document frequency of each term, Qdrant's IDF modifier).
+The search logic that is the same for both engines (argument checks, the hybrid candidate
+count, best chunk per document, the dense score of a hybrid hit) lives here too.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-MetadataValue = str | int | float | bool
-MetadataFilter = Mapping[str, MetadataValue]
-"""Equality on metadata fields: every pair must match (logical AND)."""
+import numpy
+
+from retrieval.errors import InvalidInput
+from retrieval.filters import Filter
+
+PayloadIndexKind = Literal["keyword", "integer", "float", "bool", "datetime"]
+PAYLOAD_INDEX_KINDS: tuple[PayloadIndexKind, ...] = (
+    "keyword",
+    "integer",
+    "float",
+    "bool",
+    "datetime",
+)
+
+DENSE_VECTOR = "dense"
+LEXICAL_VECTOR = "lexical"
+RRF_K = 2
+"""Reciprocal rank fusion: a hit's fused score is the sum over legs of 1 / (RRF_K + rank),
+rank counted from 0. 2 is Qdrant's default, the only value a server before parametrised RRF
+accepts, so both engines fuse alike."""
+MIN_HYBRID_CANDIDATES = 50
+"""Each hybrid leg's length unless the caller says: max(4 * top_k, 50)."""
+GROUP_FETCH_FACTOR = 4
+"""Grouping by document fetches top_k * 4 chunks, then 4 times more while documents lack."""
 
 POINT_ID_NAMESPACE = uuid.UUID("6f1c3e2a-5b8d-4c71-9a0e-2d4f7b9c8e15")
 
@@ -75,11 +103,14 @@ class ChunkPayload:
 
 @dataclass(frozen=True, slots=True)
 class ChunkPoint:
-    """One chunk to write: its vector (L2-normalised, float) and payload."""
+    """One chunk to write: its vector (L2-normalised, float), lexical vector and payload."""
 
     id: str
     vector: Sequence[float]
     payload: ChunkPayload
+    sparse: SparseVector | None = None
+    """None (or an empty vector): the chunk has no lexical vector, hybrid search finds it
+    through its dense vector only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +119,13 @@ class StoredHit:
 
     id: str
     score: float
+    """Dense search: the cosine similarity. Hybrid search: the fused RRF score."""
     payload: ChunkPayload
+    dense_score: float
+    """The cosine similarity of the chunk and the query, in both modes."""
+    lexical_score: float | None
+    """Hybrid search: the chunk's score in the lexical leg (0.0 when that leg did not return
+    it). Dense search: None."""
 
 
 class VectorStore(Protocol):
@@ -100,9 +137,10 @@ class VectorStore(Protocol):
     """
 
     def create_collection(self, name: str, *, dimension: int) -> None:
-        """Create an empty collection (cosine distance, payload index on document_id).
+        """Create an empty collection of dense (cosine) and lexical (IDF) vectors.
 
-        Idempotent: an existing collection of the same dimension is left as it is.
+        Payload indexes on document_id and chunk_index. Idempotent: an existing collection
+        of the same dimension is left as it is.
         """
 
     def drop_collection(self, name: str) -> None:
@@ -116,18 +154,34 @@ class VectorStore(Protocol):
     def delete_document(self, name: str, document_id: str, *, from_chunk: int = 0) -> None:
         """Delete the document's points whose chunk_index >= from_chunk (0: all of them)."""
 
+    def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
+        """Index the metadata field `field` (payload key ``metadata.<field>``) for filters.
+
+        Idempotent. An index makes filtered search faster, never changes its answers. Raises
+        InvalidInput for an unknown kind.
+        """
+
     def search(
         self,
         name: str,
         vector: Sequence[float],
         *,
+        sparse: SparseVector | None = None,
         top_k: int,
         threshold: float | None = None,
-        metadata_filter: MetadataFilter | None = None,
+        query_filter: Filter | None = None,
+        group_by_document: bool = False,
+        candidates: int | None = None,
     ) -> list[StoredHit]:
-        """The top_k points by cosine score, best first, keeping only score >= threshold.
+        """The top_k best points for the query, best first.
 
-        `metadata_filter` matches fields of the payload's `metadata` object by equality.
+        Dense (`sparse` None): by cosine score, keeping only score >= threshold.
+        Hybrid: one engine query whose two prefetch legs, dense and lexical, each take the
+        `candidates` best points (default max(4 * top_k, 50)) and are fused by reciprocal
+        rank (RRF_K); `threshold` must be None (ValueError). `query_filter` applies to both
+        legs. `group_by_document`: the best chunk of each document, top_k documents; the
+        store fetches more chunks while documents lack (GROUP_FETCH_FACTOR), a hybrid
+        search lengthening its legs to the fetch when that exceeds `candidates`.
         """
         ...
 
@@ -137,3 +191,103 @@ class VectorStore(Protocol):
 
     def close(self) -> None:
         """Flush and release files or connections."""
+
+
+# -- search logic shared by both engines --------------------------------------------------
+
+HitT = TypeVar("HitT")
+
+
+def check_search_arguments(
+    *, sparse: SparseVector | None, threshold: float | None, candidates: int | None
+) -> None:
+    """Refuse argument combinations that have no meaning (programming errors: ValueError)."""
+    if sparse is not None and threshold is not None:
+        raise ValueError(
+            "threshold applies to dense search only: a fused RRF score is a rank, not a "
+            "similarity, so threshold hybrid results on a score of your own"
+        )
+    if candidates is not None and candidates < 1:
+        raise ValueError(f"candidates must be at least 1, got {candidates}")
+
+
+def hybrid_candidates(top_k: int, candidates: int | None) -> int:
+    """How many points each hybrid leg contributes to the fusion."""
+    return candidates if candidates is not None else max(4 * top_k, MIN_HYBRID_CANDIDATES)
+
+
+MAX_SPARSE_INDEX = 2**32 - 1
+
+
+def sparse_lists(sparse: SparseVector) -> tuple[list[int], list[float]]:
+    """The lexical vector's indices and values in ascending index order.
+
+    Raises InvalidInput for what the engines would mishandle: Qdrant Edge panics on lengths
+    that differ and sums duplicate indices where local mode refuses them, and the two read
+    unsorted indices differently.
+    """
+    if len(sparse.indices) != len(sparse.values):
+        raise InvalidInput(
+            f"lexical vector: {len(sparse.indices)} indices but {len(sparse.values)} values"
+        )
+    pairs = sorted(zip(sparse.indices, sparse.values, strict=True))
+    indices = [int(index) for index, _ in pairs]
+    values = [float(value) for _, value in pairs]
+    for position, index in enumerate(indices):
+        if not 0 <= index <= MAX_SPARSE_INDEX:
+            raise InvalidInput(f"lexical vector: index {index} is outside 0..{MAX_SPARSE_INDEX}")
+        if position and indices[position - 1] == index:
+            raise InvalidInput(f"lexical vector: index {index} appears twice")
+    for value in values:
+        if not math.isfinite(value):
+            raise InvalidInput(f"lexical vector: weight {value} is not a finite number")
+    return indices, values
+
+
+def has_terms(sparse: SparseVector | None) -> bool:
+    """Whether a lexical vector holds any term (an empty one is stored as none)."""
+    return sparse is not None and len(sparse.indices) > 0
+
+
+def collect_hits(
+    fetch: Callable[[int], tuple[list[HitT], bool]],
+    *,
+    top_k: int,
+    group_by_document: bool,
+    document_of: Callable[[HitT], str],
+) -> list[HitT]:
+    """The top_k hits, or the best hit of each of the top_k best documents.
+
+    `fetch(limit)` returns at most `limit` hits, best first, and whether the engine has no
+    more to give (it returned fewer than it was asked for). Grouping over-fetches and keeps
+    each document's first hit, fetching more until top_k documents are found or the engine
+    is exhausted. Qdrant Edge has no group query; the same path serves both engines.
+    """
+    if not group_by_document:
+        hits, _ = fetch(top_k)
+        return hits[:top_k]
+    limit = top_k * GROUP_FETCH_FACTOR
+    while True:
+        hits, exhausted = fetch(limit)
+        best: list[HitT] = []
+        seen: set[str] = set()
+        for hit in hits:
+            document_id = document_of(hit)
+            if document_id not in seen:
+                seen.add(document_id)
+                best.append(hit)
+        if len(best) >= top_k or exhausted:
+            return best[:top_k]
+        limit *= GROUP_FETCH_FACTOR
+
+
+def cosine_scores(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """Cosine similarity of the query with each vector (both normalised here, in float32 as
+    the engines compute)."""
+    if not vectors:
+        return []
+    matrix = numpy.asarray(vectors, dtype=numpy.float32)
+    target = numpy.asarray(query, dtype=numpy.float32)
+    norms = numpy.linalg.norm(matrix, axis=1) * numpy.linalg.norm(target)
+    scores = (matrix @ target) / numpy.where(norms == 0, 1.0, norms)
+    return [float(score) for score in scores]

@@ -35,6 +35,21 @@ that shape this module:
   ``score >= threshold`` is applied here on the returned score, so equality is kept.
 - `MatchValue(True/False)` is converted to the integer 1/0 and matches no boolean payload
   value; a `numpy.bool_` is converted to a boolean, so the filter passes one.
+- Sparse IDF statistics (the ``lexical`` vector's IDF modifier) are read from the sparse
+  index, which goes on counting deleted points (and the old vectors of replaced ones) until
+  an optimisation rewrites their segment; qdrant-client's local mode counts live points
+  only. Searches therefore ask for the IDF corpus "every live point" (`IdfParams` with an
+  empty filter): the statistics are exact after deletes and agree with local mode, for
+  about 1 ms per lexical search on 10^5 points.
+- There is no group query: grouping by document over-fetches (store/base.py). A fused query
+  returns the dense vectors of its hits, so the dense score of every hybrid hit is computed
+  here from them; the lexical leg runs again beside it in the same `query_batch` for the
+  lexical scores. Measured on 5x10^4 384-dim points (2 busy cores, exact search): the fused
+  query alone 7.0 ms; fused query and lexical leg in one batch 6.3 ms; fused query, dense
+  and lexical legs in one batch 11.2 ms (the batch does not share the fused query's legs).
+- A sparse vector whose index and value lists differ in length makes the engine panic
+  (``pyo3_runtime.PanicException``, not an Exception); duplicate indices are summed.
+  store/base.py's `sparse_lists` refuses both before any call.
 - The engine raises bare `Exception` with a message. Missing collections are detected here
   before calling it (NotFound); a vector of the wrong dimension ("Vector dimension error")
   becomes InvalidInput; any other engine error is a bug or a damaged shard and propagates
@@ -50,9 +65,10 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -60,7 +76,24 @@ import numpy
 import qdrant_edge as qe
 
 from retrieval.errors import Conflict, InvalidInput, NotFound
-from retrieval.store.base import ChunkPayload, ChunkPoint, MetadataFilter, StoredHit
+from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
+from retrieval.store.base import (
+    DENSE_VECTOR,
+    LEXICAL_VECTOR,
+    PAYLOAD_INDEX_KINDS,
+    RRF_K,
+    ChunkPayload,
+    ChunkPoint,
+    PayloadIndexKind,
+    SparseVector,
+    StoredHit,
+    check_search_arguments,
+    collect_hits,
+    cosine_scores,
+    has_terms,
+    hybrid_candidates,
+    sparse_lists,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +157,12 @@ class EdgeVectorStore:
                     )
                 return
             config = qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)
+                vectors={
+                    DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)
+                },
+                sparse_vectors={
+                    LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+                },
             )
             shard = qe.EdgeShard.create(str(path), config)
             shard.update(
@@ -161,10 +199,7 @@ class EdgeVectorStore:
             self._open(name)
             return
         operation = qe.UpdateOperation.upsert_points(
-            [
-                qe.Point(point.id, _as_floats(point.vector), point.payload.to_dict())
-                for point in points
-            ]
+            [qe.Point(point.id, _vectors(point), point.payload.to_dict()) for point in points]
         )
         with self._shard(name) as (collection, shard):
             _update(shard, operation)
@@ -187,39 +222,51 @@ class EdgeVectorStore:
             if collection.journal is not None:
                 collection.journal.append(operation)
 
+    def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
+        operation = qe.UpdateOperation.create_field_index(
+            _metadata_key(field), _PAYLOAD_SCHEMA[_index_kind(kind)]
+        )
+        with self._shard(name) as (collection, shard):
+            shard.update(operation)
+            if collection.journal is not None:
+                collection.journal.append(operation)
+
     def search(
         self,
         name: str,
         vector: Sequence[float],
         *,
+        sparse: SparseVector | None = None,
         top_k: int,
         threshold: float | None = None,
-        metadata_filter: MetadataFilter | None = None,
+        query_filter: Filter | None = None,
+        group_by_document: bool = False,
+        candidates: int | None = None,
     ) -> list[StoredHit]:
+        check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
         if top_k < 1:
+            self._open(name)
             return []
-        request = qe.QueryRequest(
-            limit=top_k,
-            query=qe.Query.Nearest(_as_floats(vector)),
-            with_payload=True,
-            filter=_metadata_filter(metadata_filter),
-            score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
-        )
+        dense = _as_floats(vector)
+        condition = _filter(query_filter)
         with self._shard(name) as (_, shard):
             try:
-                scored = shard.query(request)
+                if sparse is None:
+                    fetch = _dense_fetch(shard, dense, condition, threshold)
+                else:
+                    legs = hybrid_candidates(top_k, candidates)
+                    fetch = _hybrid_fetch(
+                        shard, dense, sparse, condition, legs, grouping=group_by_document
+                    )
+                return collect_hits(
+                    fetch,
+                    top_k=top_k,
+                    group_by_document=group_by_document,
+                    document_of=_document_of,
+                )
             except Exception as exc:
                 _raise_invalid_input(exc)
                 raise
-        return [
-            StoredHit(
-                id=str(point.id),
-                score=float(point.score),
-                payload=ChunkPayload.from_dict(point.payload or {}),
-            )
-            for point in scored
-            if threshold is None or point.score >= threshold
-        ]
 
     def count(self, name: str, *, document_id: str | None = None) -> int:
         condition = (
@@ -322,7 +369,13 @@ class EdgeVectorStore:
 
     def _stored_dimension(self, path: Path) -> int:
         config: dict[str, Any] = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        return int(config["vectors"][""]["size"])
+        vectors: dict[str, Any] = config.get("vectors") or {}
+        if DENSE_VECTOR not in vectors:
+            raise Conflict(
+                f"The shard at {path} predates named dense and lexical vectors; drop the "
+                "collection and ingest its documents again."
+            )
+        return int(vectors[DENSE_VECTOR]["size"])
 
     # -- background optimisation -------------------------------------------------------
 
@@ -440,20 +493,173 @@ def _raise_invalid_input(exc: Exception) -> None:
         raise InvalidInput(f"The vector does not fit the collection: {exc}") from exc
 
 
-def _metadata_filter(metadata_filter: MetadataFilter | None) -> qe.Filter | None:
-    if not metadata_filter:
+_PAYLOAD_SCHEMA: dict[PayloadIndexKind, qe.PayloadSchemaType] = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+    "datetime": qe.PayloadSchemaType.Datetime,
+}
+
+
+def _index_kind(kind: str) -> PayloadIndexKind:
+    for known in PAYLOAD_INDEX_KINDS:
+        if kind == known:
+            return known
+    raise InvalidInput(
+        f"Unknown payload index kind {kind!r}; use one of {', '.join(PAYLOAD_INDEX_KINDS)}."
+    )
+
+
+def _vectors(point: ChunkPoint) -> dict[str, qe.NamedVector]:
+    vectors: dict[str, qe.NamedVector] = {DENSE_VECTOR: _as_floats(point.vector)}
+    if point.sparse is not None and has_terms(point.sparse):
+        vectors[LEXICAL_VECTOR] = _sparse(point.sparse)
+    return vectors
+
+
+def _sparse(sparse: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(*sparse_lists(sparse))
+
+
+def _live_idf() -> qe.SearchParams:
+    """IDF statistics over every live point: an empty filter as the corpus (see above)."""
+    return qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter(must=[])))
+
+
+def _document_of(hit: StoredHit) -> str:
+    return hit.payload.document_id
+
+
+def _dense_fetch(
+    shard: qe.EdgeShard, dense: list[float], condition: qe.Filter | None, threshold: float | None
+) -> Callable[[int], tuple[list[StoredHit], bool]]:
+    def fetch(limit: int) -> tuple[list[StoredHit], bool]:
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(dense, using=DENSE_VECTOR),
+            with_payload=True,
+            filter=condition,
+            score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
+        )
+        scored = shard.query(request)
+        hits = [
+            StoredHit(
+                id=str(point.id),
+                score=float(point.score),
+                payload=ChunkPayload.from_dict(point.payload or {}),
+                dense_score=float(point.score),
+                lexical_score=None,
+            )
+            for point in scored
+            if threshold is None or point.score >= threshold
+        ]
+        return hits, len(scored) < limit
+
+    return fetch
+
+
+def _hybrid_fetch(
+    shard: qe.EdgeShard,
+    dense: list[float],
+    sparse: SparseVector,
+    condition: qe.Filter | None,
+    legs: int,
+    *,
+    grouping: bool,
+) -> Callable[[int], tuple[list[StoredHit], bool]]:
+    dense_query = qe.Query.Nearest(dense, using=DENSE_VECTOR)
+    lexical_query = qe.Query.Nearest(_sparse(sparse), using=LEXICAL_VECTOR)
+
+    def fetch(limit: int) -> tuple[list[StoredHit], bool]:
+        # Grouping needs legs at least as long as the fused list to tell exhaustion.
+        leg_limit = max(legs, limit) if grouping else legs
+        fused_request = qe.QueryRequest(
+            limit=limit,
+            prefetches=[
+                qe.Prefetch(limit=leg_limit, query=dense_query, filter=condition),
+                qe.Prefetch(
+                    limit=leg_limit, query=lexical_query, filter=condition, params=_live_idf()
+                ),
+            ],
+            query=cast(qe.Fusion, qe.Fusion.Rrf(k=RRF_K)),  # the stub's union omits Rrf
+            with_payload=True,
+            with_vector=[DENSE_VECTOR],
+        )
+        lexical_request = qe.QueryRequest(
+            limit=leg_limit,
+            query=lexical_query,
+            filter=condition,
+            params=_live_idf(),
+            with_payload=False,
+        )
+        fused, lexical = shard.query_batch(qe.QueryBatchRequest([fused_request, lexical_request]))
+        lexical_scores = {str(point.id): float(point.score) for point in lexical}
+        dense_scores = cosine_scores(dense, [_dense_vector(point.vector) for point in fused])
+        hits = [
+            StoredHit(
+                id=str(point.id),
+                score=float(point.score),
+                payload=ChunkPayload.from_dict(point.payload or {}),
+                dense_score=dense_score,
+                lexical_score=lexical_scores.get(str(point.id), 0.0),
+            )
+            for point, dense_score in zip(fused, dense_scores, strict=True)
+        ]
+        return hits, len(fused) < limit
+
+    return fetch
+
+
+def _dense_vector(vector: qe.Vector | None) -> list[float]:
+    if isinstance(vector, dict):
+        dense = vector.get(DENSE_VECTOR)
+        if isinstance(dense, list):
+            return cast(list[float], dense)
+    raise RuntimeError(f"Qdrant Edge returned no {DENSE_VECTOR!r} vector with a hit: {vector!r}")
+
+
+def _metadata_key(field: str) -> str:
+    return f"metadata.{field}"
+
+
+def _filter(query_filter: Filter | None) -> qe.Filter | None:
+    if query_filter is None or query_filter == And(()):
         return None
-    conditions: list[qe.ConditionType] = []
-    for key, value in metadata_filter.items():
-        path = f"metadata.{key}"
-        if isinstance(value, bool):
+    condition = _condition(query_filter)
+    return condition if isinstance(condition, qe.Filter) else qe.Filter(must=[condition])
+
+
+def _condition(node: Filter) -> qe.ConditionType:
+    match node:
+        case Match(key=key, value=bool() as value):
             # qdrant-edge 0.9.0 reads a Python bool as an integer (MatchValue(False).value is
             # 0, which matches no `false` in a payload); numpy's bool is read as a bool.
-            match = qe.MatchValue(cast(bool, numpy.bool_(value)))
-            conditions.append(qe.FieldCondition(path, match=match))
-        elif isinstance(value, float):
+            equal = qe.MatchValue(cast(bool, numpy.bool_(value)))
+            return qe.FieldCondition(_metadata_key(key), match=equal)
+        case Match(key=key, value=float() as value):
             # MatchValue takes str, int and bool only; a closed range is float equality.
-            conditions.append(qe.FieldCondition(path, range=qe.RangeFloat(gte=value, lte=value)))
-        else:
-            conditions.append(qe.FieldCondition(path, match=qe.MatchValue(value)))
-    return qe.Filter(must=conditions)
+            exact = qe.RangeFloat(gte=value, lte=value)
+            return qe.FieldCondition(_metadata_key(key), range=exact)
+        case Match(key=key, value=str() | int() as value):
+            return qe.FieldCondition(_metadata_key(key), match=qe.MatchValue(value))
+        case MatchAny(key=key, values=values):
+            one_of = qe.MatchAny(cast(list[str] | list[int], list(values)))
+            return qe.FieldCondition(_metadata_key(key), match=one_of)
+        case Range(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
+            bounds = qe.RangeFloat(gt=gt, gte=gte, lt=lt, lte=lte)
+            return qe.FieldCondition(_metadata_key(key), range=bounds)
+        case DateRange(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
+            dates = qe.RangeDateTime(gt=_iso(gt), gte=_iso(gte), lt=_iso(lt), lte=_iso(lte))
+            return qe.FieldCondition(_metadata_key(key), range=dates)
+        case Not(filter=inner):
+            return qe.Filter(must_not=[_condition(inner)])
+        case And(filters=filters):
+            return qe.Filter(must=[_condition(inner) for inner in filters])
+        case Or(filters=filters):
+            return qe.Filter(should=[_condition(inner) for inner in filters])
+    raise TypeError(f"not a filter: {node!r}")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

@@ -9,6 +9,15 @@ the tests use; the differences are handled here:
   dimension is 400 from a server and ``ValueError`` ("Wrong input") locally: InvalidInput.
 - The server drops a hit whose score equals ``score_threshold``, local mode keeps it: the
   engine gets a slightly lower threshold and ``score >= threshold`` is applied here.
+- Hybrid search fuses with ``FusionQuery(RRF)``, whose k is Qdrant's default 2 (RRF_K), not
+  with the parametrised ``RrfQuery`` that older servers (docker-compose runs 1.15) refuse.
+  IDF statistics use the default (collection-wide) scope for the same reason: a server
+  reads them from its sparse index, which counts deleted points until its optimiser
+  rewrites their segment, where local mode (and the Edge engine) count live points only.
+  The two agree on data that was only ever added to.
+- Grouping by document over-fetches (store/base.py), as on Edge, so that both engines give
+  the same answers; the dense score of a hybrid hit is computed from the dense vector the
+  fused query returns with it.
 
 Connection failures and timeouts (``ResponseHandlingException`` wrapping httpx's errors, or
 httpx's own) and 5xx answers become Unavailable, naming the URL and what to check. The
@@ -17,7 +26,7 @@ client is built for REST (no gRPC), so no gRPC errors arise. Any other error pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import httpx
@@ -25,7 +34,23 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
-from retrieval.store.base import ChunkPayload, ChunkPoint, MetadataFilter, StoredHit
+from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
+from retrieval.store.base import (
+    DENSE_VECTOR,
+    LEXICAL_VECTOR,
+    PAYLOAD_INDEX_KINDS,
+    ChunkPayload,
+    ChunkPoint,
+    PayloadIndexKind,
+    SparseVector,
+    StoredHit,
+    check_search_arguments,
+    collect_hits,
+    cosine_scores,
+    has_terms,
+    hybrid_candidates,
+    sparse_lists,
+)
 
 THRESHOLD_SLACK = 1e-6
 """The engine gets a slightly lower threshold; the exact rule is applied on its scores."""
@@ -48,9 +73,14 @@ class ServerVectorStore:
             try:
                 self._client.create_collection(
                     name,
-                    vectors_config=models.VectorParams(
-                        size=dimension, distance=models.Distance.COSINE
-                    ),
+                    vectors_config={
+                        DENSE_VECTOR: models.VectorParams(
+                            size=dimension, distance=models.Distance.COSINE
+                        )
+                    },
+                    sparse_vectors_config={
+                        LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    },
                 )
             except (UnexpectedResponse, ValueError):
                 # Created meanwhile by another process: the server answers 409, local mode
@@ -77,9 +107,7 @@ class ServerVectorStore:
 
     def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
         structs = [
-            models.PointStruct(
-                id=point.id, vector=_as_floats(point.vector), payload=point.payload.to_dict()
-            )
+            models.PointStruct(id=point.id, vector=_vectors(point), payload=point.payload.to_dict())
             for point in points
         ]
         with self._translate_errors(name):
@@ -102,36 +130,42 @@ class ServerVectorStore:
         with self._translate_errors(name):
             self._client.delete(name, points_selector=selector, wait=True)
 
+    def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
+        schema = _PAYLOAD_SCHEMA[_index_kind(kind)]
+        with self._translate_errors(name):
+            self._require_collection(name)
+            if not self._is_local:
+                self._client.create_payload_index(name, _metadata_key(field), schema, wait=True)
+
     def search(
         self,
         name: str,
         vector: Sequence[float],
         *,
+        sparse: SparseVector | None = None,
         top_k: int,
         threshold: float | None = None,
-        metadata_filter: MetadataFilter | None = None,
+        query_filter: Filter | None = None,
+        group_by_document: bool = False,
+        candidates: int | None = None,
     ) -> list[StoredHit]:
+        check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        dense = _as_floats(vector)
+        condition = _filter(query_filter)
+        if sparse is None:
+            fetch = self._dense_fetch(name, dense, condition, threshold)
+        else:
+            legs = hybrid_candidates(top_k, candidates)
+            fetch = self._hybrid_fetch(
+                name, dense, sparse, condition, legs, grouping=group_by_document
+            )
         with self._translate_errors(name):
             if top_k < 1:
                 self._require_collection(name)
                 return []
-            response = self._client.query_points(
-                name,
-                query=_as_floats(vector),
-                limit=top_k,
-                query_filter=_metadata_filter(metadata_filter),
-                score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
-                with_payload=True,
+            return collect_hits(
+                fetch, top_k=top_k, group_by_document=group_by_document, document_of=_document_of
             )
-        return [
-            StoredHit(
-                id=str(point.id),
-                score=float(point.score),
-                payload=ChunkPayload.from_dict(point.payload or {}),
-            )
-            for point in response.points
-            if threshold is None or point.score >= threshold
-        ]
 
     def count(self, name: str, *, document_id: str | None = None) -> int:
         condition = (
@@ -151,13 +185,108 @@ class ServerVectorStore:
     def close(self) -> None:
         self._client.close()
 
+    def _dense_fetch(
+        self,
+        name: str,
+        dense: list[float],
+        condition: models.Filter | None,
+        threshold: float | None,
+    ) -> Callable[[int], tuple[list[StoredHit], bool]]:
+        def fetch(limit: int) -> tuple[list[StoredHit], bool]:
+            response = self._client.query_points(
+                name,
+                query=dense,
+                using=DENSE_VECTOR,
+                limit=limit,
+                query_filter=condition,
+                score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
+                with_payload=True,
+            )
+            hits = [
+                StoredHit(
+                    id=str(point.id),
+                    score=float(point.score),
+                    payload=ChunkPayload.from_dict(point.payload or {}),
+                    dense_score=float(point.score),
+                    lexical_score=None,
+                )
+                for point in response.points
+                if threshold is None or point.score >= threshold
+            ]
+            return hits, len(response.points) < limit
+
+        return fetch
+
+    def _hybrid_fetch(
+        self,
+        name: str,
+        dense: list[float],
+        sparse: SparseVector,
+        condition: models.Filter | None,
+        legs: int,
+        *,
+        grouping: bool,
+    ) -> Callable[[int], tuple[list[StoredHit], bool]]:
+        lexical_query = _sparse(sparse)
+
+        def fetch(limit: int) -> tuple[list[StoredHit], bool]:
+            # Grouping needs legs at least as long as the fused list to tell exhaustion.
+            leg_limit = max(legs, limit) if grouping else legs
+            fused_request = models.QueryRequest(
+                prefetch=[
+                    models.Prefetch(
+                        query=dense, using=DENSE_VECTOR, limit=leg_limit, filter=condition
+                    ),
+                    models.Prefetch(
+                        query=lexical_query, using=LEXICAL_VECTOR, limit=leg_limit, filter=condition
+                    ),
+                ],
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                limit=limit,
+                with_payload=True,
+                with_vector=[DENSE_VECTOR],
+            )
+            lexical_request = models.QueryRequest(
+                query=lexical_query,
+                using=LEXICAL_VECTOR,
+                limit=leg_limit,
+                filter=condition,
+                with_payload=False,
+            )
+            fused, lexical = self._client.query_batch_points(
+                name, requests=[fused_request, lexical_request]
+            )
+            lexical_scores = {str(point.id): float(point.score) for point in lexical.points}
+            dense_scores = cosine_scores(
+                dense, [_dense_vector(point.vector) for point in fused.points]
+            )
+            hits = [
+                StoredHit(
+                    id=str(point.id),
+                    score=float(point.score),
+                    payload=ChunkPayload.from_dict(point.payload or {}),
+                    dense_score=dense_score,
+                    lexical_score=lexical_scores.get(str(point.id), 0.0),
+                )
+                for point, dense_score in zip(fused.points, dense_scores, strict=True)
+            ]
+            return hits, len(fused.points) < limit
+
+        return fetch
+
     def _require_collection(self, name: str) -> None:
         if not self._client.collection_exists(name):
             raise NotFound(f"Collection {name!r} does not exist; create it first.")
 
     def _check_dimension(self, name: str, dimension: int) -> None:
         vectors = self._client.get_collection(name).config.params.vectors
-        existing = vectors.size if isinstance(vectors, models.VectorParams) else None
+        dense = vectors.get(DENSE_VECTOR) if isinstance(vectors, dict) else None
+        if dense is None:
+            raise Conflict(
+                f"Collection {name!r} predates named dense and lexical vectors; drop it and "
+                "ingest its documents again."
+            )
+        existing = dense.size
         if existing != dimension:
             raise Conflict(
                 f"Collection {name!r} exists with dimension {existing}, not {dimension}; "
@@ -227,17 +356,81 @@ def _as_floats(vector: Sequence[float]) -> list[float]:
     return [float(value) for value in vector]
 
 
-def _metadata_filter(metadata_filter: MetadataFilter | None) -> models.Filter | None:
-    if not metadata_filter:
+_PAYLOAD_SCHEMA: dict[PayloadIndexKind, models.PayloadSchemaType] = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.PayloadSchemaType.INTEGER,
+    "float": models.PayloadSchemaType.FLOAT,
+    "bool": models.PayloadSchemaType.BOOL,
+    "datetime": models.PayloadSchemaType.DATETIME,
+}
+
+
+def _index_kind(kind: str) -> PayloadIndexKind:
+    for known in PAYLOAD_INDEX_KINDS:
+        if kind == known:
+            return known
+    raise InvalidInput(
+        f"Unknown payload index kind {kind!r}; use one of {', '.join(PAYLOAD_INDEX_KINDS)}."
+    )
+
+
+def _vectors(point: ChunkPoint) -> dict[str, models.Vector]:
+    vectors: dict[str, models.Vector] = {DENSE_VECTOR: _as_floats(point.vector)}
+    if point.sparse is not None and has_terms(point.sparse):
+        vectors[LEXICAL_VECTOR] = _sparse(point.sparse)
+    return vectors
+
+
+def _sparse(sparse: SparseVector) -> models.SparseVector:
+    indices, values = sparse_lists(sparse)
+    return models.SparseVector(indices=indices, values=values)
+
+
+def _document_of(hit: StoredHit) -> str:
+    return hit.payload.document_id
+
+
+def _dense_vector(vector: object) -> list[float]:
+    if isinstance(vector, dict):
+        dense = vector.get(DENSE_VECTOR)
+        if isinstance(dense, list):
+            return [float(value) for value in dense]
+    raise RuntimeError(f"Qdrant returned no {DENSE_VECTOR!r} vector with a hit: {vector!r}")
+
+
+def _metadata_key(field: str) -> str:
+    return f"metadata.{field}"
+
+
+def _filter(query_filter: Filter | None) -> models.Filter | None:
+    if query_filter is None or query_filter == And(()):
         return None
-    conditions: list[models.Condition] = []
-    for key, value in metadata_filter.items():
-        path = f"metadata.{key}"
-        if isinstance(value, float):
+    condition = _condition(query_filter)
+    return condition if isinstance(condition, models.Filter) else models.Filter(must=[condition])
+
+
+def _condition(node: Filter) -> models.Condition:
+    match node:
+        case Match(key=key, value=float() as value):
             # MatchValue takes str, int and bool only; a closed range is float equality.
-            conditions.append(
-                models.FieldCondition(key=path, range=models.Range(gte=value, lte=value))
-            )
-        else:
-            conditions.append(models.FieldCondition(key=path, match=models.MatchValue(value=value)))
-    return models.Filter(must=conditions)
+            exact = models.Range(gte=value, lte=value)
+            return models.FieldCondition(key=_metadata_key(key), range=exact)
+        case Match(key=key, value=value):
+            equal = models.MatchValue(value=value)
+            return models.FieldCondition(key=_metadata_key(key), match=equal)
+        case MatchAny(key=key, values=values):
+            one_of = models.MatchAny(any=list(values))
+            return models.FieldCondition(key=_metadata_key(key), match=one_of)
+        case Range(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
+            bounds = models.Range(gt=gt, gte=gte, lt=lt, lte=lte)
+            return models.FieldCondition(key=_metadata_key(key), range=bounds)
+        case DateRange(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
+            dates = models.DatetimeRange(gt=gt, gte=gte, lt=lt, lte=lte)
+            return models.FieldCondition(key=_metadata_key(key), range=dates)
+        case Not(filter=inner):
+            return models.Filter(must_not=[_condition(inner)])
+        case And(filters=filters):
+            return models.Filter(must=[_condition(inner) for inner in filters])
+        case Or(filters=filters):
+            return models.Filter(should=[_condition(inner) for inner in filters])
+    raise TypeError(f"not a filter: {node!r}")

@@ -1,0 +1,87 @@
+"""The embedded mode's job queue: one background thread of the API process runs the jobs."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+
+from ingest.pipeline import IngestContext, JobInterrupted, run_job
+from retrieval.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+
+class ThreadJobQueue:
+    """Runs jobs one at a time, in submission order, in a daemon thread.
+
+    A backing-service outage is retried with backoff (`retry_delays_s`), then the job is
+    failed. `close()` interrupts the job in progress at its next document; it and the jobs not
+    started stay queued or running in the catalog, and `recovered_job_ids` hands them to the
+    next process, which runs them first.
+    """
+
+    _STOP = ""
+
+    def __init__(
+        self,
+        *,
+        context: IngestContext,
+        retry_delays_s: tuple[float, ...] = (1.0, 4.0, 15.0),
+        recovered_job_ids: Iterable[str] = (),
+    ) -> None:
+        self._context = context
+        self._retry_delays_s = retry_delays_s
+        self._jobs: queue.Queue[str] = queue.Queue()
+        self._stopping = threading.Event()
+        for job_id in recovered_job_ids:
+            self._jobs.put(job_id)
+        self._thread = threading.Thread(target=self._work, name="semsearch-ingest", daemon=True)
+        self._thread.start()
+
+    def submit(self, job_id: str) -> None:
+        if self._stopping.is_set():
+            raise Unavailable("the ingestion queue is shutting down; submit the documents again")
+        self._jobs.put(job_id)
+
+    def join(self) -> None:
+        """Block until every submitted job has run (tests and one-shot tools)."""
+        self._jobs.join()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._jobs.put(self._STOP)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._jobs.get()
+            try:
+                if job_id == self._STOP or self._stopping.is_set():
+                    return
+                self._run_with_retries(job_id)
+            finally:
+                self._jobs.task_done()
+
+    def _run_with_retries(self, job_id: str) -> None:
+        for attempt in range(len(self._retry_delays_s) + 1):
+            try:
+                run_job(
+                    job_id,
+                    self._context,
+                    final_attempt=attempt == len(self._retry_delays_s),
+                    should_stop=self._stopping.is_set,
+                )
+                return
+            except JobInterrupted:
+                logger.info("job %s interrupted by shutdown; it runs again after a restart", job_id)
+                return
+            except Unavailable:
+                delay = self._retry_delays_s[attempt]
+                logger.warning("job %s: backing service unavailable, retry in %.0fs", job_id, delay)
+                if self._stopping.wait(delay):
+                    return
+            except Exception:
+                logger.exception("job %s crashed", job_id)
+                return
