@@ -6,7 +6,7 @@ No Celery and no HTTP here: workers/tasks.py and the in-process queue call `run_
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.queue import JobQueue
@@ -121,14 +121,15 @@ def ingest_job(
 ) -> None:
     """Index every document of a job.
 
-    1. load the job and its collection; count the chunks to write; mark the job running
-    2. per document: clean ▶ split on punctuation ▶ pack chunks ▶ embed in batches
-       ▶ upsert points ▶ drop the points of stale chunks ▶ mark the document indexed
+    1. load the job and its collection; plan each document: clean ▶ split on punctuation
+       ▶ pack chunks; mark the job running with the number of chunks to write
+    2. in batches of chunks across documents: embed ▶ encode the lexical vectors ▶ upsert
+       points; then per document: drop the points of stale chunks ▶ mark it indexed
     3. mark the job succeeded, or failed with the errors of the documents that failed
 
     A document whose text is already what the store holds (same content hash) is a no-op.
     Unavailable propagates (the caller retries); any other error fails only its document.
-    `should_stop` is asked before each document; JobInterrupted leaves the job to a restart,
+    `should_stop` is asked before each batch; JobInterrupted leaves the job to a restart,
     which skips the documents already indexed.
     """
     catalog = context.catalog
@@ -147,39 +148,87 @@ def ingest_job(
         for document in _documents_to_index(catalog, collection.name, document_ids)
     ]
     catalog.start_job(job_id, chunks_total=sum(len(plan.chunks) for plan in plans))
+    progress = _JobProgress(catalog, job_id, documents_done=len(document_ids) - len(plans))
 
     failures: list[str] = []
-    chunks_done = 0
-    documents_done = len(document_ids) - len(plans)
-    catalog.record_job_progress(job_id, documents_done=documents_done, chunks_done=0)
-    for plan in plans:
+    for group in _batches(plans, UPSERT_BATCH_CHUNKS):
         if should_stop():
             raise JobInterrupted(f"job {job_id} interrupted by shutdown")
-        document = plan.document
+        chunks_before = progress.chunks_done
         try:
-            chunks_done = _index_document(
-                context,
-                collection.name,
-                plan,
-                job_id,
-                documents_done=documents_done,
-                chunks_done=chunks_done,
-            )
+            _index_documents(context, collection.name, group, progress)
         except Unavailable:
             raise
         except Exception as exc:
-            logger.exception("document %s of job %s failed", document.id, job_id)
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-            catalog.mark_document_failed(collection.name, document.id, error=error)
-            failures.append(f"{document.id}: {error}")
-        documents_done += 1
-        catalog.record_job_progress(job_id, documents_done=documents_done, chunks_done=chunks_done)
+            if len(group) == 1:
+                failures.append(_fail_document(context, collection.name, group[0], exc, progress))
+                continue
+            # Run the batch's documents one by one, so that only the culprit fails.
+            progress.chunks_done = chunks_before
+            for plan in group:
+                try:
+                    _index_documents(context, collection.name, [plan], progress)
+                except Unavailable:
+                    raise
+                except Exception as document_exc:
+                    failures.append(
+                        _fail_document(context, collection.name, plan, document_exc, progress)
+                    )
 
     if failures:
         summary = f"{len(failures)} of {len(document_ids)} documents failed; " + "; ".join(failures)
         catalog.fail_job(job_id, error=summary[:MAX_ERROR_CHARS])
     else:
         catalog.finish_job(job_id)
+
+
+class _JobProgress:
+    """Documents and chunks done so far, written to the job's row as they change."""
+
+    def __init__(self, catalog: Catalog, job_id: str, *, documents_done: int) -> None:
+        self._catalog = catalog
+        self._job_id = job_id
+        self.documents_done = documents_done
+        self.chunks_done = 0
+        self._record()
+
+    def add(self, *, documents: int = 0, chunks: int = 0) -> None:
+        self.documents_done += documents
+        self.chunks_done += chunks
+        self._record()
+
+    def _record(self) -> None:
+        self._catalog.record_job_progress(
+            self._job_id, documents_done=self.documents_done, chunks_done=self.chunks_done
+        )
+
+
+def _batches(plans: Sequence[DocumentPlan], max_chunks: int) -> Iterator[list[DocumentPlan]]:
+    """Consecutive documents whose chunks fit one embedding batch (a longer one goes alone)."""
+    batch: list[DocumentPlan] = []
+    size = 0
+    for plan in plans:
+        if batch and size + len(plan.chunks) > max_chunks:
+            yield batch
+            batch, size = [], 0
+        batch.append(plan)
+        size += len(plan.chunks)
+    if batch:
+        yield batch
+
+
+def _fail_document(
+    context: IngestContext,
+    collection: str,
+    plan: DocumentPlan,
+    exc: Exception,
+    progress: _JobProgress,
+) -> str:
+    logger.error("document %s failed", plan.document.id, exc_info=exc)
+    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    context.catalog.mark_document_failed(collection, plan.document.id, error=error)
+    progress.add(documents=1)
+    return f"{plan.document.id}: {error}"
 
 
 def _documents_to_index(
@@ -197,20 +246,19 @@ def _documents_to_index(
     return pending
 
 
-def _index_document(
+def _index_documents(
     context: IngestContext,
     collection: str,
-    plan: DocumentPlan,
-    job_id: str,
-    *,
-    documents_done: int,
-    chunks_done: int,
-) -> int:
-    """Embed and write one document's chunks, then drop its stale points; returns chunks_done."""
-    document, chunks = plan.document, plan.chunks
+    plans: Sequence[DocumentPlan],
+    progress: _JobProgress,
+) -> None:
+    """Embed and write the documents' chunks in batches, then drop their stale points."""
+    chunks = [
+        (plan.document, index, chunk) for plan in plans for index, chunk in enumerate(plan.chunks)
+    ]
     for batch_start in range(0, len(chunks), UPSERT_BATCH_CHUNKS):
         batch = chunks[batch_start : batch_start + UPSERT_BATCH_CHUNKS]
-        texts = [chunk.text for chunk in batch]
+        texts = [chunk.text for _, _, chunk in batch]
         vectors = context.embedder.encode(texts)
         sparse_vectors = context.lexical.encode_documents(texts)
         points = [
@@ -229,22 +277,20 @@ def _index_document(
                     metadata=document.metadata,
                 ),
             )
-            for index, (chunk, vector, sparse) in enumerate(
-                zip(batch, vectors, sparse_vectors, strict=True), batch_start
+            for (document, index, chunk), vector, sparse in zip(
+                batch, vectors, sparse_vectors, strict=True
             )
         ]
         context.store.upsert(collection, points)
-        chunks_done += len(batch)
-        context.catalog.record_job_progress(
-            job_id, documents_done=documents_done, chunks_done=chunks_done
+        progress.add(chunks=len(batch))
+    for plan in plans:
+        context.store.delete_document(collection, plan.document.id, from_chunk=len(plan.chunks))
+        context.catalog.mark_document_indexed(
+            collection,
+            plan.document.id,
+            indexed_hash=plan.document.content_hash,
+            chunk_count=len(plan.chunks),
+            word_pieces=plan.word_pieces.total,
+            unknown_word_pieces=plan.word_pieces.unknown,
         )
-    context.store.delete_document(collection, document.id, from_chunk=len(chunks))
-    context.catalog.mark_document_indexed(
-        collection,
-        document.id,
-        indexed_hash=document.content_hash,
-        chunk_count=len(chunks),
-        word_pieces=plan.word_pieces.total,
-        unknown_word_pieces=plan.word_pieces.unknown,
-    )
-    return chunks_done
+        progress.add(documents=1)
