@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from api.cli_eval import eval_cli
 from api.client import ApiError, SemsearchClient
 from api.schemas import CollectionCreate, DocumentIn, JobPublic
 from retrieval.config import Settings
@@ -28,6 +29,7 @@ from retrieval.errors import ConfigurationError
 cli = typer.Typer(help=__doc__, no_args_is_help=True, rich_markup_mode=None)
 collection_cli = typer.Typer(help="Manage collections of a running service.", no_args_is_help=True)
 cli.add_typer(collection_cli, name="collection")
+cli.add_typer(eval_cli, name="eval")
 console = Console()
 errors = Console(stderr=True)
 
