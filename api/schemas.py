@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -13,10 +13,12 @@ from pydantic import (
     field_validator,
 )
 
-from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
-from retrieval.language import LanguageCheck
-from retrieval.search import SearchResult
 from retrieval.text import clean_text
+
+if TYPE_CHECKING:  # the CLI imports these schemas; it must not load torch to print its help
+    from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
+    from retrieval.language import LanguageCheck
+    from retrieval.search import SearchResult
 
 MAX_QUERY_CHARS = 2_000
 MAX_DOCUMENT_CHARS = 1_000_000
