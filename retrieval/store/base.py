@@ -43,6 +43,8 @@ MIN_HYBRID_CANDIDATES = 50
 """Each hybrid leg's length unless the caller says: max(4 * top_k, 50)."""
 GROUP_FETCH_FACTOR = 4
 """Grouping by document fetches top_k * 4 chunks, then 4 times more while documents lack."""
+THRESHOLD_SLACK = 1e-6
+"""The engine gets a slightly lower threshold; the exact rule is applied on its scores."""
 
 POINT_ID_NAMESPACE = uuid.UUID("6f1c3e2a-5b8d-4c71-9a0e-2d4f7b9c8e15")
 
@@ -291,3 +293,119 @@ def cosine_scores(query: Sequence[float], vectors: Sequence[Sequence[float]]) ->
     norms = numpy.linalg.norm(matrix, axis=1) * numpy.linalg.norm(target)
     scores = (matrix @ target) / numpy.where(norms == 0, 1.0, norms)
     return [float(score) for score in scores]
+
+
+# -- engine-independent helpers of both engines -------------------------------------------
+
+SchemaT = TypeVar("SchemaT")
+SparseT = TypeVar("SparseT")
+
+
+class ScoredPointLike(Protocol):
+    """What both engines' scored points offer: id, score, payload and returned vectors."""
+
+    @property
+    def id(self) -> object: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def vector(self) -> object: ...
+
+
+def as_floats(vector: Sequence[float]) -> list[float]:
+    """The vector as a list of Python floats (a numpy row converted in one call)."""
+    tolist = getattr(vector, "tolist", None)
+    if callable(tolist):  # a numpy row: one C-level conversion instead of one per element
+        return list(tolist())
+    return [float(value) for value in vector]
+
+
+def index_kind(kind: str) -> PayloadIndexKind:
+    """The payload index kind named `kind`; InvalidInput for an unknown one."""
+    for known in PAYLOAD_INDEX_KINDS:
+        if kind == known:
+            return known
+    raise InvalidInput(
+        f"Unknown payload index kind {kind!r}; use one of {', '.join(PAYLOAD_INDEX_KINDS)}."
+    )
+
+
+def payload_schema(schemas: Mapping[PayloadIndexKind, SchemaT], kind: str) -> SchemaT:
+    """The engine's schema type for `kind` from its table; InvalidInput for an unknown kind."""
+    return schemas[index_kind(kind)]
+
+
+def metadata_key(field: str) -> str:
+    """The payload key of the metadata field `field`."""
+    return f"metadata.{field}"
+
+
+def document_of(hit: StoredHit) -> str:
+    """The id of the document a hit belongs to."""
+    return hit.payload.document_id
+
+
+def named_vectors(
+    point: ChunkPoint, to_sparse: Callable[[SparseVector], SparseT]
+) -> dict[str, list[float] | SparseT]:
+    """A point's named vectors: dense always, lexical (engine-typed) when it has terms."""
+    vectors: dict[str, list[float] | SparseT] = {DENSE_VECTOR: as_floats(point.vector)}
+    if point.sparse is not None and has_terms(point.sparse):
+        vectors[LEXICAL_VECTOR] = to_sparse(point.sparse)
+    return vectors
+
+
+def engine_threshold(threshold: float | None) -> float | None:
+    """The score threshold given to the engine: THRESHOLD_SLACK below the caller's."""
+    return None if threshold is None else threshold - THRESHOLD_SLACK
+
+
+def dense_hits(points: Sequence[ScoredPointLike], threshold: float | None) -> list[StoredHit]:
+    """A dense query's points as hits, keeping only score >= threshold."""
+    return [
+        StoredHit(
+            id=str(point.id),
+            score=float(point.score),
+            payload=ChunkPayload.from_dict(point.payload or {}),
+            dense_score=float(point.score),
+            lexical_score=None,
+        )
+        for point in points
+        if threshold is None or point.score >= threshold
+    ]
+
+
+def dense_vector_of(vector: object, engine: str) -> list[float]:
+    """The dense vector an engine returned with a hit; RuntimeError when it is missing."""
+    if isinstance(vector, dict):
+        dense = vector.get(DENSE_VECTOR)
+        if isinstance(dense, list):
+            return [float(value) for value in dense]
+    raise RuntimeError(f"{engine} returned no {DENSE_VECTOR!r} vector with a hit: {vector!r}")
+
+
+def hybrid_hits(
+    dense: Sequence[float],
+    fused: Sequence[ScoredPointLike],
+    lexical: Sequence[ScoredPointLike],
+    *,
+    engine: str,
+) -> list[StoredHit]:
+    """A fused query's points as hits, with their dense and lexical-leg scores."""
+    lexical_scores = {str(point.id): float(point.score) for point in lexical}
+    dense_scores = cosine_scores(dense, [dense_vector_of(point.vector, engine) for point in fused])
+    return [
+        StoredHit(
+            id=str(point.id),
+            score=float(point.score),
+            payload=ChunkPayload.from_dict(point.payload or {}),
+            dense_score=dense_score,
+            lexical_score=lexical_scores.get(str(point.id), 0.0),
+        )
+        for point, dense_score in zip(fused, dense_scores, strict=True)
+    ]

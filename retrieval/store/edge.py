@@ -77,30 +77,21 @@ import qdrant_edge as qe
 
 from retrieval.errors import Conflict, InvalidInput, NotFound
 from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
+from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
     LEXICAL_VECTOR,
-    PAYLOAD_INDEX_KINDS,
     RRF_K,
-    ChunkPayload,
     ChunkPoint,
     PayloadIndexKind,
     SparseVector,
     StoredHit,
-    check_search_arguments,
-    collect_hits,
-    cosine_scores,
-    has_terms,
-    hybrid_candidates,
-    sparse_lists,
 )
 
 logger = logging.getLogger(__name__)
 
 WORK_DIR_NAME = ".optimizing"
 CONFIG_FILE = "edge_config.json"
-THRESHOLD_SLACK = 1e-6
-"""The engine gets a slightly lower threshold; the exact rule is applied on its scores."""
 
 _UNSAFE_NAME = re.compile(r"^\.|[/\\\x00]")
 
@@ -224,7 +215,7 @@ class EdgeVectorStore:
 
     def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
         operation = qe.UpdateOperation.create_field_index(
-            _metadata_key(field), _PAYLOAD_SCHEMA[_index_kind(kind)]
+            base.metadata_key(field), base.payload_schema(_PAYLOAD_SCHEMA, kind)
         )
         with self._shard(name) as (collection, shard):
             shard.update(operation)
@@ -243,26 +234,26 @@ class EdgeVectorStore:
         group_by_document: bool = False,
         candidates: int | None = None,
     ) -> list[StoredHit]:
-        check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        base.check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
         if top_k < 1:
             self._open(name)
             return []
-        dense = _as_floats(vector)
+        dense = base.as_floats(vector)
         condition = _filter(query_filter)
         with self._shard(name) as (_, shard):
             try:
                 if sparse is None:
                     fetch = _dense_fetch(shard, dense, condition, threshold)
                 else:
-                    legs = hybrid_candidates(top_k, candidates)
+                    legs = base.hybrid_candidates(top_k, candidates)
                     fetch = _hybrid_fetch(
                         shard, dense, sparse, condition, legs, grouping=group_by_document
                     )
-                return collect_hits(
+                return base.collect_hits(
                     fetch,
                     top_k=top_k,
                     group_by_document=group_by_document,
-                    document_of=_document_of,
+                    document_of=base.document_of,
                 )
             except Exception as exc:
                 _raise_invalid_input(exc)
@@ -472,13 +463,6 @@ class EdgeVectorStore:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _as_floats(vector: Sequence[float]) -> list[float]:
-    tolist = getattr(vector, "tolist", None)
-    if callable(tolist):  # a numpy row: one C-level conversion instead of one per element
-        return list(tolist())
-    return [float(value) for value in vector]
-
-
 def _update(shard: qe.EdgeShard, operation: qe.UpdateOperation) -> None:
     try:
         shard.update(operation)
@@ -502,33 +486,19 @@ _PAYLOAD_SCHEMA: dict[PayloadIndexKind, qe.PayloadSchemaType] = {
 }
 
 
-def _index_kind(kind: str) -> PayloadIndexKind:
-    for known in PAYLOAD_INDEX_KINDS:
-        if kind == known:
-            return known
-    raise InvalidInput(
-        f"Unknown payload index kind {kind!r}; use one of {', '.join(PAYLOAD_INDEX_KINDS)}."
-    )
-
-
 def _vectors(point: ChunkPoint) -> dict[str, qe.NamedVector]:
-    vectors: dict[str, qe.NamedVector] = {DENSE_VECTOR: _as_floats(point.vector)}
-    if point.sparse is not None and has_terms(point.sparse):
-        vectors[LEXICAL_VECTOR] = _sparse(point.sparse)
-    return vectors
+    # Typed with the engine's vector union so the dict comes back as the engine expects it.
+    to_sparse: Callable[[SparseVector], qe.NamedVector] = _sparse
+    return base.named_vectors(point, to_sparse)
 
 
 def _sparse(sparse: SparseVector) -> qe.SparseVector:
-    return qe.SparseVector(*sparse_lists(sparse))
+    return qe.SparseVector(*base.sparse_lists(sparse))
 
 
 def _live_idf() -> qe.SearchParams:
     """IDF statistics over every live point: an empty filter as the corpus (see above)."""
     return qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter(must=[])))
-
-
-def _document_of(hit: StoredHit) -> str:
-    return hit.payload.document_id
 
 
 def _dense_fetch(
@@ -540,21 +510,10 @@ def _dense_fetch(
             query=qe.Query.Nearest(dense, using=DENSE_VECTOR),
             with_payload=True,
             filter=condition,
-            score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
+            score_threshold=base.engine_threshold(threshold),
         )
         scored = shard.query(request)
-        hits = [
-            StoredHit(
-                id=str(point.id),
-                score=float(point.score),
-                payload=ChunkPayload.from_dict(point.payload or {}),
-                dense_score=float(point.score),
-                lexical_score=None,
-            )
-            for point in scored
-            if threshold is None or point.score >= threshold
-        ]
-        return hits, len(scored) < limit
+        return base.dense_hits(scored, threshold), len(scored) < limit
 
     return fetch
 
@@ -594,33 +553,10 @@ def _hybrid_fetch(
             with_payload=False,
         )
         fused, lexical = shard.query_batch(qe.QueryBatchRequest([fused_request, lexical_request]))
-        lexical_scores = {str(point.id): float(point.score) for point in lexical}
-        dense_scores = cosine_scores(dense, [_dense_vector(point.vector) for point in fused])
-        hits = [
-            StoredHit(
-                id=str(point.id),
-                score=float(point.score),
-                payload=ChunkPayload.from_dict(point.payload or {}),
-                dense_score=dense_score,
-                lexical_score=lexical_scores.get(str(point.id), 0.0),
-            )
-            for point, dense_score in zip(fused, dense_scores, strict=True)
-        ]
+        hits = base.hybrid_hits(dense, fused, lexical, engine="Qdrant Edge")
         return hits, len(fused) < limit
 
     return fetch
-
-
-def _dense_vector(vector: qe.Vector | None) -> list[float]:
-    if isinstance(vector, dict):
-        dense = vector.get(DENSE_VECTOR)
-        if isinstance(dense, list):
-            return cast(list[float], dense)
-    raise RuntimeError(f"Qdrant Edge returned no {DENSE_VECTOR!r} vector with a hit: {vector!r}")
-
-
-def _metadata_key(field: str) -> str:
-    return f"metadata.{field}"
 
 
 def _filter(query_filter: Filter | None) -> qe.Filter | None:
@@ -636,22 +572,22 @@ def _condition(node: Filter) -> qe.ConditionType:
             # qdrant-edge 0.9.0 reads a Python bool as an integer (MatchValue(False).value is
             # 0, which matches no `false` in a payload); numpy's bool is read as a bool.
             equal = qe.MatchValue(cast(bool, numpy.bool_(value)))
-            return qe.FieldCondition(_metadata_key(key), match=equal)
+            return qe.FieldCondition(base.metadata_key(key), match=equal)
         case Match(key=key, value=float() as value):
             # MatchValue takes str, int and bool only; a closed range is float equality.
             exact = qe.RangeFloat(gte=value, lte=value)
-            return qe.FieldCondition(_metadata_key(key), range=exact)
+            return qe.FieldCondition(base.metadata_key(key), range=exact)
         case Match(key=key, value=str() | int() as value):
-            return qe.FieldCondition(_metadata_key(key), match=qe.MatchValue(value))
+            return qe.FieldCondition(base.metadata_key(key), match=qe.MatchValue(value))
         case MatchAny(key=key, values=values):
             one_of = qe.MatchAny(cast(list[str] | list[int], list(values)))
-            return qe.FieldCondition(_metadata_key(key), match=one_of)
+            return qe.FieldCondition(base.metadata_key(key), match=one_of)
         case Range(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
             bounds = qe.RangeFloat(gt=gt, gte=gte, lt=lt, lte=lte)
-            return qe.FieldCondition(_metadata_key(key), range=bounds)
+            return qe.FieldCondition(base.metadata_key(key), range=bounds)
         case DateRange(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
             dates = qe.RangeDateTime(gt=_iso(gt), gte=_iso(gte), lt=_iso(lt), lte=_iso(lte))
-            return qe.FieldCondition(_metadata_key(key), range=dates)
+            return qe.FieldCondition(base.metadata_key(key), range=dates)
         case Not(filter=inner):
             return qe.Filter(must_not=[_condition(inner)])
         case And(filters=filters):

@@ -35,25 +35,15 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
+from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
     LEXICAL_VECTOR,
-    PAYLOAD_INDEX_KINDS,
-    ChunkPayload,
     ChunkPoint,
     PayloadIndexKind,
     SparseVector,
     StoredHit,
-    check_search_arguments,
-    collect_hits,
-    cosine_scores,
-    has_terms,
-    hybrid_candidates,
-    sparse_lists,
 )
-
-THRESHOLD_SLACK = 1e-6
-"""The engine gets a slightly lower threshold; the exact rule is applied on its scores."""
 
 
 class ServerVectorStore:
@@ -131,11 +121,11 @@ class ServerVectorStore:
             self._client.delete(name, points_selector=selector, wait=True)
 
     def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
-        schema = _PAYLOAD_SCHEMA[_index_kind(kind)]
+        schema = base.payload_schema(_PAYLOAD_SCHEMA, kind)
         with self._translate_errors(name):
             self._require_collection(name)
             if not self._is_local:
-                self._client.create_payload_index(name, _metadata_key(field), schema, wait=True)
+                self._client.create_payload_index(name, base.metadata_key(field), schema, wait=True)
 
     def search(
         self,
@@ -149,13 +139,13 @@ class ServerVectorStore:
         group_by_document: bool = False,
         candidates: int | None = None,
     ) -> list[StoredHit]:
-        check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
-        dense = _as_floats(vector)
+        base.check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        dense = base.as_floats(vector)
         condition = _filter(query_filter)
         if sparse is None:
             fetch = self._dense_fetch(name, dense, condition, threshold)
         else:
-            legs = hybrid_candidates(top_k, candidates)
+            legs = base.hybrid_candidates(top_k, candidates)
             fetch = self._hybrid_fetch(
                 name, dense, sparse, condition, legs, grouping=group_by_document
             )
@@ -163,8 +153,11 @@ class ServerVectorStore:
             if top_k < 1:
                 self._require_collection(name)
                 return []
-            return collect_hits(
-                fetch, top_k=top_k, group_by_document=group_by_document, document_of=_document_of
+            return base.collect_hits(
+                fetch,
+                top_k=top_k,
+                group_by_document=group_by_document,
+                document_of=base.document_of,
             )
 
     def count(self, name: str, *, document_id: str | None = None) -> int:
@@ -199,21 +192,10 @@ class ServerVectorStore:
                 using=DENSE_VECTOR,
                 limit=limit,
                 query_filter=condition,
-                score_threshold=None if threshold is None else threshold - THRESHOLD_SLACK,
+                score_threshold=base.engine_threshold(threshold),
                 with_payload=True,
             )
-            hits = [
-                StoredHit(
-                    id=str(point.id),
-                    score=float(point.score),
-                    payload=ChunkPayload.from_dict(point.payload or {}),
-                    dense_score=float(point.score),
-                    lexical_score=None,
-                )
-                for point in response.points
-                if threshold is None or point.score >= threshold
-            ]
-            return hits, len(response.points) < limit
+            return base.dense_hits(response.points, threshold), len(response.points) < limit
 
         return fetch
 
@@ -256,20 +238,7 @@ class ServerVectorStore:
             fused, lexical = self._client.query_batch_points(
                 name, requests=[fused_request, lexical_request]
             )
-            lexical_scores = {str(point.id): float(point.score) for point in lexical.points}
-            dense_scores = cosine_scores(
-                dense, [_dense_vector(point.vector) for point in fused.points]
-            )
-            hits = [
-                StoredHit(
-                    id=str(point.id),
-                    score=float(point.score),
-                    payload=ChunkPayload.from_dict(point.payload or {}),
-                    dense_score=dense_score,
-                    lexical_score=lexical_scores.get(str(point.id), 0.0),
-                )
-                for point, dense_score in zip(fused.points, dense_scores, strict=True)
-            ]
+            hits = base.hybrid_hits(dense, fused.points, lexical.points, engine="Qdrant")
             return hits, len(fused.points) < limit
 
         return fetch
@@ -349,13 +318,6 @@ def _reason(exc: Exception) -> str:
     return f"{type(shown).__name__}: {shown}" if str(shown) else type(shown).__name__
 
 
-def _as_floats(vector: Sequence[float]) -> list[float]:
-    tolist = getattr(vector, "tolist", None)
-    if callable(tolist):  # a numpy row: one C-level conversion instead of one per element
-        return list(tolist())
-    return [float(value) for value in vector]
-
-
 _PAYLOAD_SCHEMA: dict[PayloadIndexKind, models.PayloadSchemaType] = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "integer": models.PayloadSchemaType.INTEGER,
@@ -365,41 +327,15 @@ _PAYLOAD_SCHEMA: dict[PayloadIndexKind, models.PayloadSchemaType] = {
 }
 
 
-def _index_kind(kind: str) -> PayloadIndexKind:
-    for known in PAYLOAD_INDEX_KINDS:
-        if kind == known:
-            return known
-    raise InvalidInput(
-        f"Unknown payload index kind {kind!r}; use one of {', '.join(PAYLOAD_INDEX_KINDS)}."
-    )
-
-
 def _vectors(point: ChunkPoint) -> dict[str, models.Vector]:
-    vectors: dict[str, models.Vector] = {DENSE_VECTOR: _as_floats(point.vector)}
-    if point.sparse is not None and has_terms(point.sparse):
-        vectors[LEXICAL_VECTOR] = _sparse(point.sparse)
-    return vectors
+    # Typed with the engine's vector union so the dict comes back as the engine expects it.
+    to_sparse: Callable[[SparseVector], models.Vector] = _sparse
+    return base.named_vectors(point, to_sparse)
 
 
 def _sparse(sparse: SparseVector) -> models.SparseVector:
-    indices, values = sparse_lists(sparse)
+    indices, values = base.sparse_lists(sparse)
     return models.SparseVector(indices=indices, values=values)
-
-
-def _document_of(hit: StoredHit) -> str:
-    return hit.payload.document_id
-
-
-def _dense_vector(vector: object) -> list[float]:
-    if isinstance(vector, dict):
-        dense = vector.get(DENSE_VECTOR)
-        if isinstance(dense, list):
-            return [float(value) for value in dense]
-    raise RuntimeError(f"Qdrant returned no {DENSE_VECTOR!r} vector with a hit: {vector!r}")
-
-
-def _metadata_key(field: str) -> str:
-    return f"metadata.{field}"
 
 
 def _filter(query_filter: Filter | None) -> models.Filter | None:
@@ -414,19 +350,19 @@ def _condition(node: Filter) -> models.Condition:
         case Match(key=key, value=float() as value):
             # MatchValue takes str, int and bool only; a closed range is float equality.
             exact = models.Range(gte=value, lte=value)
-            return models.FieldCondition(key=_metadata_key(key), range=exact)
+            return models.FieldCondition(key=base.metadata_key(key), range=exact)
         case Match(key=key, value=value):
             equal = models.MatchValue(value=value)
-            return models.FieldCondition(key=_metadata_key(key), match=equal)
+            return models.FieldCondition(key=base.metadata_key(key), match=equal)
         case MatchAny(key=key, values=values):
             one_of = models.MatchAny(any=list(values))
-            return models.FieldCondition(key=_metadata_key(key), match=one_of)
+            return models.FieldCondition(key=base.metadata_key(key), match=one_of)
         case Range(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
             bounds = models.Range(gt=gt, gte=gte, lt=lt, lte=lte)
-            return models.FieldCondition(key=_metadata_key(key), range=bounds)
+            return models.FieldCondition(key=base.metadata_key(key), range=bounds)
         case DateRange(key=key, gt=gt, gte=gte, lt=lt, lte=lte):
             dates = models.DatetimeRange(gt=gt, gte=gte, lt=lt, lte=lte)
-            return models.FieldCondition(key=_metadata_key(key), range=dates)
+            return models.FieldCondition(key=base.metadata_key(key), range=dates)
         case Not(filter=inner):
             return models.Filter(must_not=[_condition(inner)])
         case And(filters=filters):
