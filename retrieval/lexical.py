@@ -64,6 +64,7 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -432,20 +433,9 @@ class LexicalEncoder:
             weights[index] = weights.get(index, 0.0) + 1.0
         return _sparse_vector(weights)
 
-    def coverage(self, query_text: str, document_text: str) -> float:
-        """The share of the query's distinct tokens that occur in the document, in [0, 1].
-
-        A bounded lexical similarity that, unlike a BM25 score, means the same in every
-        collection, so the search layer can threshold on it where dense scores are noise
-        (Chinese text under an English model). 1.0: every query token is in the document;
-        0.0: none is, or the query has no tokens. With the n-gram strategies a Chinese query's
-        characters and bigrams count, so near-paraphrases score partial coverage.
-        """
-        query_tokens = set(self.tokens(query_text))
-        if not query_tokens:
-            return 0.0
-        document_tokens = set(self.tokens(document_text))
-        return len(query_tokens & document_tokens) / len(query_tokens)
+    def query_coverage(self, query_text: str) -> QueryCoverage:
+        """Measures how much of this query documents contain (see `QueryCoverage`)."""
+        return QueryCoverage(tokens=frozenset(self.tokens(query_text)), encoder=self)
 
     def _cjk_tokens(self, run: str) -> Iterable[str]:
         strategy = self.cjk_strategy
@@ -468,3 +458,25 @@ class LexicalEncoder:
 def _sparse_vector(weights: dict[int, float]) -> SparseVector:
     indices = tuple(sorted(weights))
     return SparseVector(indices=indices, values=tuple(weights[index] for index in indices))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCoverage:
+    """The share of a query's distinct tokens that occur in a document, in [0, 1].
+
+    A bounded lexical similarity that, unlike a BM25 score, means the same in every
+    collection, so the search layer can threshold on it where dense scores are noise (Chinese
+    text under an English model). 1.0: every query token is in the document; 0.0: none is,
+    or the query has no tokens. With the n-gram strategies a Chinese query's characters and
+    bigrams count, so near-paraphrases score partial coverage. The query is tokenised once,
+    each document as it comes.
+    """
+
+    tokens: frozenset[str]
+    encoder: LexicalEncoder
+
+    def of(self, document_text: str) -> float:
+        if not self.tokens:
+            return 0.0
+        found = self.tokens.intersection(self.encoder.tokens(document_text))
+        return len(found) / len(self.tokens)

@@ -199,9 +199,10 @@ class Searcher:
             query_filter=query_filter,
             group_by_document=group_by_document,
         )
-        hits = []
+        coverage = self._lexical.query_coverage(query)
+        hits: list[Hit] = []
         for stored_hit in stored:
-            lexical_score = self._lexical.coverage(query, stored_hit.payload.text)
+            lexical_score = coverage.of(stored_hit.payload.text)
             score = lexical_score if dense_is_noise else max(stored_hit.dense_score, lexical_score)
             if score >= threshold:
                 hits.append(
@@ -212,7 +213,9 @@ class Searcher:
                         fused_score=stored_hit.score,
                     )
                 )
-        return hits[:top_k]
+                if len(hits) == top_k:
+                    break
+        return hits
 
 
 def _hit(

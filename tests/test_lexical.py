@@ -43,7 +43,7 @@ def test_product_codes_match_with_or_without_their_joiner(encoder: LexicalEncode
     assert encoder.tokens("x200 mp3") == ["x200", "mp3"]
     assert encoder.tokens("usb-c e-mails") == ["usb", "c", "usbc", "e", "mail", "email"]
     for query in ("RTX 4090", "rtx4090", "RTX-4090"):
-        assert encoder.coverage(query, "the new RTX-4090 card") == 1.0
+        assert encoder.query_coverage(query).of("the new RTX-4090 card") == 1.0
 
 
 def test_numbers_are_kept_and_numeric_compounds_stay_whole(encoder: LexicalEncoder) -> None:
@@ -165,15 +165,15 @@ def test_empty_input_gives_empty_vectors(encoder: LexicalEncoder, text: str) -> 
     assert encoder.tokens(text) == []
     assert encoder.encode_document(text) == EMPTY
     assert encoder.encode_query(text) == EMPTY
-    assert encoder.coverage(text, "shoes") == 0.0
+    assert encoder.query_coverage(text).of("shoes") == 0.0
 
 
 def test_coverage_is_the_share_of_query_tokens_in_the_document(encoder: LexicalEncoder) -> None:
-    assert encoder.coverage("running shoes", "I run in my old shoes") == 1.0
-    assert encoder.coverage("red shoes", "blue shoes") == 0.5
-    assert encoder.coverage("red shoes", "a green hat") == 0.0
-    assert encoder.coverage("shoes", "") == 0.0
-    partial = encoder.coverage("怎么更换还款银行卡", "还款卡怎么换")
+    assert encoder.query_coverage("running shoes").of("I run in my old shoes") == 1.0
+    assert encoder.query_coverage("red shoes").of("blue shoes") == 0.5
+    assert encoder.query_coverage("red shoes").of("a green hat") == 0.0
+    assert encoder.query_coverage("shoes").of("") == 0.0
+    partial = encoder.query_coverage("怎么更换还款银行卡").of("还款卡怎么换")
     assert 0.0 < partial < 1.0
 
 
@@ -181,7 +181,7 @@ def test_coverage_is_bounded(encoder: LexicalEncoder) -> None:
     texts = ["", "shoes", "the shoes shoes", "额度怎么降低", "RTX-4090 额度", "a b c"]
     for query in texts:
         for document in texts:
-            assert 0.0 <= encoder.coverage(query, document) <= 1.0
+            assert 0.0 <= encoder.query_coverage(query).of(document) <= 1.0
 
 
 @pytest.mark.parametrize(
