@@ -16,7 +16,7 @@ from retrieval.embedder import Embedder
 from retrieval.errors import NotFound, Unavailable
 from retrieval.lexical import LexicalEncoder
 from retrieval.store.base import ChunkPayload, ChunkPoint, VectorStore, point_id
-from retrieval.text import clean_text
+from retrieval.text import clean_line, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ class DocumentPlan:
     document: DocumentRecord
     chunks: list[ChunkSpan]
     word_pieces: WordPieceCounts
+    title: str | None
+    """The cleaned title that heads every chunk's embedded text, when it fits (see below)."""
+
+    def indexed_text(self, chunk: ChunkSpan) -> str:
+        """What is embedded and tokenised for BM25: the title, then the chunk."""
+        return f"{self.title}\n{chunk.text}" if self.title else chunk.text
+
+
+TITLE_SHARE_OF_BUDGET = 4
+"""A title heads each chunk when it takes at most 1/4 of the chunk budget's word pieces."""
 
 
 def submit_documents(
@@ -76,16 +86,28 @@ def plan_document(
     document: DocumentRecord, collection: CollectionRecord, tokenizer: HuggingFaceTokenizer
 ) -> DocumentPlan:
     """Clean a document, split it into chunks within the collection's token budget, and count
-    the word pieces of its text that the model cannot read (the collection's language check)."""
+    the word pieces of its text that the model cannot read (the collection's language check).
+
+    A title carries meaning a chunk may lack (a product's name, a paper's subject), so it is
+    embedded with every chunk when it is short enough; the chunks are then packed to the
+    budget less the title's word pieces, so that the model never truncates what it reads.
+    """
     text = clean_text(document.text)
+    title = clean_line(document.title) if document.title else ""
+    title_tokens = tokenizer.count(title) + 1 if title else 0
+    if title_tokens * TITLE_SHARE_OF_BUDGET > collection.chunk_max_tokens:
+        title, title_tokens = "", 0
     chunks = chunk_document(
         text,
         tokenizer=tokenizer,
-        max_tokens=collection.chunk_max_tokens,
+        max_tokens=collection.chunk_max_tokens - title_tokens,
         overlap_sentences=collection.chunk_overlap_sentences,
     )
     return DocumentPlan(
-        document=document, chunks=chunks, word_pieces=tokenizer.word_piece_counts(text)
+        document=document,
+        chunks=chunks,
+        word_pieces=tokenizer.word_piece_counts(text),
+        title=title or None,
     )
 
 
@@ -253,31 +275,29 @@ def _index_documents(
     progress: _JobProgress,
 ) -> None:
     """Embed and write the documents' chunks in batches, then drop their stale points."""
-    chunks = [
-        (plan.document, index, chunk) for plan in plans for index, chunk in enumerate(plan.chunks)
-    ]
+    chunks = [(plan, index, chunk) for plan in plans for index, chunk in enumerate(plan.chunks)]
     for batch_start in range(0, len(chunks), UPSERT_BATCH_CHUNKS):
         batch = chunks[batch_start : batch_start + UPSERT_BATCH_CHUNKS]
-        texts = [chunk.text for _, _, chunk in batch]
+        texts = [plan.indexed_text(chunk) for plan, _, chunk in batch]
         vectors = context.embedder.encode(texts)
         sparse_vectors = context.lexical.encode_documents(texts)
         points = [
             ChunkPoint(
-                id=point_id(collection, document.id, index),
+                id=point_id(collection, plan.document.id, index),
                 vector=vector.tolist(),
                 sparse=sparse,
                 payload=ChunkPayload(
-                    document_id=document.id,
+                    document_id=plan.document.id,
                     chunk_index=index,
                     text=chunk.text,
                     start=chunk.start,
                     end=chunk.end,
-                    title=document.title,
-                    source=document.source,
-                    metadata=document.metadata,
+                    title=plan.document.title,
+                    source=plan.document.source,
+                    metadata=plan.document.metadata,
                 ),
             )
-            for (document, index, chunk), vector, sparse in zip(
+            for (plan, index, chunk), vector, sparse in zip(
                 batch, vectors, sparse_vectors, strict=True
             )
         ]

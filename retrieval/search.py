@@ -7,8 +7,8 @@ legs, and `score`, the number the threshold applies to, is:
   pieces are [UNK], so its cosine is near noise), otherwise
 - the greater of the cosine and the lexical score.
 The lexical score is the share of the query's lexical tokens (stemmed words, CJK words and
-character bigrams) found in the chunk: 0 to 1 whatever the language, so one threshold keeps
-its meaning across collections. Every hit reports all of them.
+character bigrams) found in the chunk or its document's title: 0 to 1 whatever the language,
+so one threshold keeps its meaning across collections. Every hit reports all of them.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Hit:
     dense_score: float
     """Cosine similarity of the query and the chunk."""
     lexical_score: float | None = None
-    """Share of the query's lexical tokens found in the chunk (hybrid mode)."""
+    """Share of the query's lexical tokens found in the chunk or its title (hybrid mode)."""
     fused_score: float | None = None
     """Reciprocal rank fusion of the two legs, the order of the hits (hybrid mode)."""
     title: str | None = None
@@ -202,7 +202,10 @@ class Searcher:
         coverage = self._lexical.query_coverage(query)
         hits: list[Hit] = []
         for stored_hit in stored:
-            lexical_score = coverage.of(stored_hit.payload.text)
+            payload = stored_hit.payload
+            lexical_score = coverage.of(
+                f"{payload.title}\n{payload.text}" if payload.title else payload.text
+            )
             score = lexical_score if dense_is_noise else max(stored_hit.dense_score, lexical_score)
             if score >= threshold:
                 hits.append(

@@ -32,7 +32,7 @@ DOCUMENTS: list[dict[str, Any]] = [
     },
     {
         "id": "margin",
-        "title": "保证金",
+        "title": "交易规则",
         "text": "期货交易保证金是买卖期货合约时存入的资金，比例由交易所规定。",
         "metadata": {"lang": "zh", "team": "futures"},
     },

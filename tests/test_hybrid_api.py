@@ -221,3 +221,23 @@ def test_english_collection_has_no_warning(shop: TestClient) -> None:
     assert collection["language"]["unknown_word_piece_share"] < 0.05
     assert collection["effective_mode"] == "dense"
     assert search(shop, "running shoes", name="shop")["warning"] is None
+
+
+def test_titles_are_matched_semantically(api: TestClient) -> None:
+    create_collection(api, name="catalog", threshold=0.0, mode="dense")
+    # The same text for all three: only the titles can tell them apart.
+    products = [
+        {"id": product, "title": title, "text": "Stainless steel body, 1200 W."}
+        for product, title in (
+            ("espresso", "Espresso machine"),
+            ("blender", "Kitchen blender"),
+            ("kettle", "Electric kettle"),
+        )
+    ]
+    ingest(api, products, name="catalog")
+    result = search(api, "coffee maker", name="catalog")
+    assert ids(result)[0] == "espresso"
+    assert result["hits"][0]["score"] > result["hits"][1]["score"] + 0.05
+    hit = result["hits"][0]
+    assert hit["text"] == "Stainless steel body, 1200 W."
+    assert (hit["start"], hit["end"]) == (0, len(hit["text"]))
