@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the CLI imports these schemas; it must not load torch to pr
 MAX_QUERY_CHARS = 2_000
 MAX_DOCUMENT_CHARS = 1_000_000
 MAX_DOCUMENTS_PER_REQUEST = 1_000
+MAX_DOCUMENTS_PAGE = 500
 MAX_TOP_K = 100
 MAX_CHUNK_TOKENS = 254
 
@@ -233,6 +234,11 @@ class DocumentPublic(BaseModel):
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentPublic]
+    count: int = Field(description="Documents in the collection, all pages together.")
 
 
 class SearchRequest(StrictModel):

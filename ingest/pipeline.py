@@ -23,8 +23,6 @@ logger = logging.getLogger(__name__)
 UPSERT_BATCH_CHUNKS = 64
 """Chunks embedded and written per step: bounds memory and sets the progress granularity."""
 
-MAX_ERROR_CHARS = 4_000
-
 
 class JobInterrupted(Exception):
     """The process is stopping: the job stays 'running' and is run again after a restart."""
@@ -77,7 +75,7 @@ def submit_documents(
     try:
         job_queue.submit(job.id)
     except Unavailable as exc:
-        catalog.fail_job(job.id, error=str(exc)[:MAX_ERROR_CHARS])
+        catalog.fail_job(job.id, error=str(exc))
         raise
     return job
 
@@ -131,10 +129,10 @@ def run_job(
         if not final_attempt:
             raise
         logger.exception("job %s failed: a backing service stayed unavailable", job_id)
-        context.catalog.fail_job(job_id, error=f"gave up after retries: {exc}"[:MAX_ERROR_CHARS])
+        context.catalog.fail_job(job_id, error=f"gave up after retries: {exc}")
     except Exception as exc:
         logger.exception("job %s failed", job_id)
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        error = f"{type(exc).__name__}: {exc}"
         context.catalog.fail_job(job_id, error=error)
 
 
@@ -199,7 +197,7 @@ def ingest_job(
 
     if failures:
         summary = f"{len(failures)} of {len(document_ids)} documents failed; " + "; ".join(failures)
-        catalog.fail_job(job_id, error=summary[:MAX_ERROR_CHARS])
+        catalog.fail_job(job_id, error=summary)
     else:
         catalog.finish_job(job_id)
 
@@ -247,7 +245,7 @@ def _fail_document(
     progress: _JobProgress,
 ) -> str:
     logger.error("document %s failed", plan.document.id, exc_info=exc)
-    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    error = f"{type(exc).__name__}: {exc}"
     context.catalog.mark_document_failed(collection, plan.document.id, error=error)
     progress.add(documents=1)
     return f"{plan.document.id}: {error}"

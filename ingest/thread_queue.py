@@ -45,10 +45,6 @@ class ThreadJobQueue:
             raise Unavailable("the ingestion queue is shutting down; submit the documents again")
         self._jobs.put(job_id)
 
-    def join(self) -> None:
-        """Block until every submitted job has run (tests and one-shot tools)."""
-        self._jobs.join()
-
     def close(self) -> None:
         self._stopping.set()
         self._jobs.put(self._STOP)

@@ -217,3 +217,13 @@ def test_document_ids_may_contain_slashes(api: TestClient) -> None:
     assert api.get("/collections/kb/documents/guides/intro.md").json()["id"] == "guides/intro.md"
     assert api.delete("/collections/kb/documents/guides/intro.md").status_code == 204
     assert api.get("/collections/kb/documents/guides/intro.md").status_code == 404
+
+
+def test_documents_are_listed_by_page(kb: TestClient) -> None:
+    page = kb.get("/collections/kb/documents", params={"offset": 1, "limit": 2}).json()
+    assert page["count"] == len(DOCUMENTS)
+    assert [document["id"] for document in page["documents"]] == sorted(
+        document["id"] for document in DOCUMENTS
+    )[1:3]
+    assert kb.get("/collections/kb/documents", params={"limit": 0}).status_code == 422
+    assert kb.get("/collections/nope/documents").status_code == 404

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CatalogDep, CollectionsDep, JobQueueDep
-from api.schemas import DocumentPublic, IngestRequest, JobPublic
+from api.schemas import (
+    MAX_DOCUMENTS_PAGE,
+    DocumentList,
+    DocumentPublic,
+    IngestRequest,
+    JobPublic,
+)
 from ingest.pipeline import submit_documents
 from retrieval.catalog import DocumentInput
 
@@ -34,6 +42,20 @@ def ingest_documents(
     )
     response.headers["Location"] = f"/jobs/{job.id}"
     return JobPublic.from_record(job)
+
+
+@router.get("", operation_id="list_documents")
+def list_documents(
+    name: str,
+    catalog: CatalogDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_DOCUMENTS_PAGE)] = 50,
+) -> DocumentList:
+    """One page of the collection's documents, ordered by id."""
+    documents, count = catalog.list_documents(name, offset=offset, limit=limit)
+    return DocumentList(
+        documents=[DocumentPublic.from_record(document) for document in documents], count=count
+    )
 
 
 @router.get("/{document_id:path}", operation_id="get_document")
