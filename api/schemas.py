@@ -191,19 +191,7 @@ class JobPublic(BaseModel):
 
     @classmethod
     def from_record(cls, record: JobRecord) -> JobPublic:
-        return cls(
-            id=record.id,
-            collection=record.collection,
-            status=record.status,
-            documents_total=record.documents_total,
-            documents_done=record.documents_done,
-            chunks_total=record.chunks_total,
-            chunks_done=record.chunks_done,
-            error=record.error,
-            created_at=record.created_at,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-        )
+        return cls.model_validate(record, from_attributes=True)
 
 
 class DocumentPublic(BaseModel):
@@ -221,19 +209,7 @@ class DocumentPublic(BaseModel):
 
     @classmethod
     def from_record(cls, record: DocumentRecord) -> DocumentPublic:
-        return cls(
-            id=record.id,
-            collection=record.collection,
-            title=record.title,
-            source=record.source,
-            metadata=dict(record.metadata),
-            status=record.status,
-            chunk_count=record.chunk_count,
-            content_hash=record.content_hash,
-            error=record.error,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-        )
+        return cls.model_validate(record, from_attributes=True)
 
 
 class DocumentList(BaseModel):
