@@ -15,21 +15,20 @@ from __future__ import annotations
 import argparse
 import csv
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from ingest.pipeline import run_job
-from retrieval.catalog import CollectionMode, DocumentInput
+from retrieval.catalog import CollectionMode
 from retrieval.config import Settings
 from retrieval.evaluation.beir import (
     BeirData,
     BeirDocument,
+    ingest_corpus,
     new_evaluation_collection,
-    ranking_scores,
+    run_queries,
     score_run,
 )
 from retrieval.services import Services
@@ -73,31 +72,12 @@ def main() -> None:
         services = Services.open(Settings(data_dir=Path(data_dir)))
         try:
             services.collections.create(new_evaluation_collection("zh", mode="dense"))
-            started = time.perf_counter()
-            job = services.catalog.stage_documents(
-                "zh", [DocumentInput(id=doc.id, text=doc.text) for doc in data.documents]
-            )
-            run_job(job.id, services.ingest_context, final_attempt=True)
-            console.print(f"ingested in {time.perf_counter() - started:.1f} s")
-
+            ingest = ingest_corpus(services, "zh", data.documents)
+            console.print(f"ingested in {ingest.seconds:.1f} s")
             results = {}
             for mode in (CollectionMode.DENSE, CollectionMode.HYBRID):
-                started = time.perf_counter()
-                run = {
-                    query_id: ranking_scores(
-                        services.searcher.search(
-                            "zh",
-                            query,
-                            top_k=100,
-                            threshold=-1.0,
-                            mode=mode,
-                            group_by_document=True,
-                        ).hits
-                    )
-                    for query_id, query in data.queries.items()
-                }
-                seconds = time.perf_counter() - started
-                results[mode] = (score_run(data.qrels, run), seconds / len(data.queries) * 1000)
+                queries = run_queries(services, data, collection="zh", mode=mode)
+                results[mode] = (score_run(data.qrels, queries.run), queries.latency.mean_ms)
         finally:
             services.close()
 

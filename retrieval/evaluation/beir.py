@@ -253,24 +253,8 @@ def evaluate_beir(
     if not data.queries:
         raise InvalidInput("the evaluation set has no judged queries")
     record = services.collections.create(new_evaluation_collection(collection, mode=mode))
-    ingest = _ingest_corpus(services, collection, data.documents, progress)
-
-    run: dict[str, dict[str, float]] = {}
-    latencies_ms: list[float] = []
-    short = 0
-    for done, (query_id, query) in enumerate(data.queries.items(), 1):
-        started = time.perf_counter()
-        result = services.searcher.search(
-            collection, query, top_k=top_k, threshold=-1.0, group_by_document=True
-        )
-        latencies_ms.append((time.perf_counter() - started) * 1000)
-        run[query_id] = ranking_scores(result.hits)
-        if len(run[query_id]) < min(top_k, len(data.documents)):
-            short += 1
-        if progress is not None:
-            progress("query", done, len(data.queries))
-
-    latency = np.asarray(latencies_ms)
+    ingest = ingest_corpus(services, collection, data.documents, progress)
+    queries = run_queries(services, data, collection=collection, top_k=top_k, progress=progress)
     return BeirReport(
         dataset=data.name,
         split=data.split,
@@ -280,24 +264,68 @@ def evaluate_beir(
         documents=len(data.documents),
         queries=len(data.queries),
         top_k=top_k,
-        queries_short_of_top_k=short,
-        metrics=score_run(data.qrels, run),
+        queries_short_of_top_k=queries.queries_short_of_top_k,
+        metrics=score_run(data.qrels, queries.run),
         ingest=ingest,
+        latency=queries.latency,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRun:
+    """The documents each judged query retrieved, and how long the queries took."""
+
+    run: dict[str, dict[str, float]]
+    """query id -> document id -> a score that keeps the search's order."""
+    latency: LatencySummary
+    queries_short_of_top_k: int
+
+
+def run_queries(
+    services: Services,
+    data: BeirData,
+    *,
+    collection: str,
+    top_k: int = 100,
+    mode: CollectionMode | None = None,
+    progress: ProgressCallback | None = None,
+) -> QueryRun:
+    """Every judged query through `Searcher.search`, grouped by document (each document ranked
+    by its best passage), the first `top_k` documents; `mode` overrides the collection's."""
+    run: dict[str, dict[str, float]] = {}
+    latencies_ms: list[float] = []
+    short = 0
+    for done, (query_id, query) in enumerate(data.queries.items(), 1):
+        started = time.perf_counter()
+        result = services.searcher.search(
+            collection, query, top_k=top_k, threshold=-1.0, group_by_document=True, mode=mode
+        )
+        latencies_ms.append((time.perf_counter() - started) * 1000)
+        run[query_id] = ranking_scores(result.hits)
+        if len(run[query_id]) < min(top_k, len(data.documents)):
+            short += 1
+        if progress is not None:
+            progress("query", done, len(data.queries))
+    latency = np.asarray(latencies_ms)
+    return QueryRun(
+        run=run,
         latency=LatencySummary(
             queries=len(latencies_ms),
             mean_ms=float(latency.mean()),
             p50_ms=float(np.percentile(latency, 50)),
             p95_ms=float(np.percentile(latency, 95)),
         ),
+        queries_short_of_top_k=short,
     )
 
 
-def _ingest_corpus(
+def ingest_corpus(
     services: Services,
     collection: str,
     documents: Sequence[BeirDocument],
-    progress: ProgressCallback | None,
+    progress: ProgressCallback | None = None,
 ) -> IngestTiming:
+    """Ingest documents through the write path, one job per `DOCUMENTS_PER_JOB` documents."""
     job_queue = _InlineJobQueue(services.ingest_context)
     chunks = 0
     started = time.perf_counter()
