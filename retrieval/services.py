@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest.pipeline import IngestContext
-from ingest.splitter import HuggingFaceTokenizer
 from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
 from retrieval.config import Settings
-from retrieval.embedder import Embedder
 from retrieval.lexical import LexicalEncoder
+from retrieval.models.registry import ModelRegistry
 from retrieval.search import Searcher
 from retrieval.store import open_vector_store
 from retrieval.store.base import VectorStore
@@ -18,22 +17,24 @@ from retrieval.store.base import VectorStore
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Catalog, vector store and model of one process, and the objects built on them."""
+    """Catalog, vector store and models of one process, and the objects built on them."""
 
     settings: Settings
     catalog: Catalog
     store: VectorStore
-    embedder: Embedder
+    models: ModelRegistry
     searcher: Searcher
     collections: CollectionManager
     ingest_context: IngestContext
 
     @classmethod
-    def open(cls, settings: Settings, *, embedder: Embedder | None = None) -> Services:
-        """Connect to the catalog (migrating it), open the vector store, load the model.
+    def open(cls, settings: Settings, *, models: ModelRegistry | None = None) -> Services:
+        """Connect to the catalog (migrating it), open the vector store, register the models.
 
-        `embedder` lends an already loaded model (several services in one process, tests).
+        Models load lazily, on first use. `models` lends a registry whose models may already
+        be loaded (several services in one process, tests).
         """
+        models = models or ModelRegistry.from_settings(settings)
         catalog = Catalog.from_url(settings.catalog_url)
         try:
             catalog.upgrade_schema()
@@ -41,38 +42,16 @@ class Services:
         except BaseException:
             catalog.close()
             raise
-        try:
-            embedder = embedder or Embedder.load(
-                model_path=settings.model_path,
-                device=settings.device,
-                batch_size=settings.embed_batch_size,
-            )
-        except BaseException:
-            store.close()
-            catalog.close()
-            raise
         lexical = LexicalEncoder()
-        # One tokenizer of its own (not the one `encode` drives), serialised by its lock.
-        tokenizer = HuggingFaceTokenizer(tokenizer=embedder.copy_tokenizer())
         return cls(
             settings=settings,
             catalog=catalog,
             store=store,
-            embedder=embedder,
-            searcher=Searcher(
-                embedder=embedder,
-                store=store,
-                catalog=catalog,
-                lexical=lexical,
-                tokenizer=tokenizer,
-            ),
-            collections=CollectionManager(catalog=catalog, store=store, embedder=embedder),
+            models=models,
+            searcher=Searcher(models=models, store=store, catalog=catalog, lexical=lexical),
+            collections=CollectionManager(catalog=catalog, store=store, models=models),
             ingest_context=IngestContext(
-                catalog=catalog,
-                embedder=embedder,
-                store=store,
-                tokenizer=tokenizer,
-                lexical=lexical,
+                catalog=catalog, models=models, store=store, lexical=lexical
             ),
         )
 

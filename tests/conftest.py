@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from retrieval.config import Settings
-from retrieval.embedder import Embedder
+from retrieval.models.base import EmbeddingModel
+from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
 
 JOB_TIMEOUT_S = 120.0
 
@@ -28,9 +29,15 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """The real bundled all-MiniLM-L6-v2, loaded once for the whole run."""
-    return Embedder.load(model_path=None, device="cpu", batch_size=32)
+def models() -> ModelRegistry:
+    """The real bundled models, each loaded once for the whole run when a test first needs it."""
+    return ModelRegistry(BUNDLED_MODELS, default=MINILM.name)
+
+
+@pytest.fixture(scope="session")
+def minilm(models: ModelRegistry) -> EmbeddingModel:
+    """The real bundled all-MiniLM-L6-v2."""
+    return models.get(MINILM.name)
 
 
 @pytest.fixture
@@ -39,9 +46,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def api(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
+def api(settings: Settings, models: ModelRegistry) -> Iterator[TestClient]:
     """The embedded service (SQLite, Qdrant Edge, ingestion thread) behind a test client."""
-    with TestClient(create_app(settings, embedder=embedder)) as client:
+    with TestClient(create_app(settings, models=models)) as client:
         yield client
 
 

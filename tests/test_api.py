@@ -81,7 +81,7 @@ def test_collection_lifecycle(api: TestClient) -> None:
     )
     assert created["threshold"] == 0.65
     assert created["chunking"] == {"max_tokens": 200, "overlap_sentences": 0}
-    assert created["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert created["model"] == "all-MiniLM-L6-v2"
     assert created["dimension"] == 384
 
     listed = api.get("/collections").json()
@@ -92,7 +92,12 @@ def test_collection_lifecycle(api: TestClient) -> None:
     assert patched.status_code == 200, patched.text
     assert patched.json()["threshold"] == 0.85
     assert patched.json()["top_k"] == 5
+    # A term map shapes the vectors: the change is a re-index job, even of no documents.
+    assert patched.json()["term_map"] == {"CTP保证金": "期货交易保证金"}
+    assert patched.json()["reindex"]["term_map"] == {}
+    assert wait_for_job(api, patched.json()["reindex"]["job_id"])["status"] == "succeeded"
     assert api.get("/collections/kb").json()["term_map"] == {}
+    assert api.get("/collections/kb").json()["reindex"] is None
 
     assert api.delete("/collections/kb").status_code == 204
     assert api.get("/collections/kb").status_code == 404
@@ -154,6 +159,8 @@ def test_jargon_query_finds_its_document_only_through_the_term_map(kb: TestClien
 
     mapped = kb.patch("/collections/kb", json={"term_map": {"ctp保证金": "期货交易保证金"}})
     assert mapped.status_code == 200, mapped.text
+    reindex = wait_for_job(kb, mapped.json()["reindex"]["job_id"])
+    assert reindex["status"] == "succeeded", reindex
     after = search(kb, "CTP保证金", threshold=0.7)
     assert after["query"] == "期货交易保证金"
     assert after["hits"][0]["document_id"] == "margin"
@@ -207,7 +214,7 @@ def test_health(api: TestClient) -> None:
         "status": "ok",
         "vectors": "edge",
         "ingestion": "thread",
-        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "default_model": "all-MiniLM-L6-v2",
     }
 
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from retrieval.config import Settings
-from retrieval.embedder import Embedder
+from retrieval.models.registry import ModelRegistry
 from retrieval.services import Services
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, search
@@ -39,8 +39,8 @@ def celery_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def celery_api(celery_settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
-    app = create_app(celery_settings, embedder=embedder)
+def celery_api(celery_settings: Settings, models: ModelRegistry) -> Iterator[TestClient]:
+    app = create_app(celery_settings, models=models)
     with TestClient(app) as client:
         services: Services = app.state.services
         worker_app = create_celery_app(celery_settings)
@@ -63,12 +63,12 @@ def test_job_runs_on_the_celery_worker_and_succeeds(celery_api: TestClient) -> N
 
 
 def test_unreachable_broker_is_503_and_the_job_is_marked_failed(
-    tmp_path: Path, embedder: Embedder
+    tmp_path: Path, models: ModelRegistry
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", broker_url="redis://127.0.0.1:1/0", broker_timeout_s=0.5
     )
-    with TestClient(create_app(settings, embedder=embedder)) as client:
+    with TestClient(create_app(settings, models=models)) as client:
         create_collection(client)
         response = client.post("/collections/kb/documents", json={"documents": DOCUMENTS[:1]})
         assert response.status_code == 503

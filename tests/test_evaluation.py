@@ -11,7 +11,6 @@ from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
 from api.cli import cli
-from retrieval.embedder import Embedder
 from retrieval.errors import InvalidInput
 from retrieval.evaluation.beir import (
     BEIR_METRICS,
@@ -21,6 +20,7 @@ from retrieval.evaluation.beir import (
     score_run,
 )
 from retrieval.evaluation.pairs import evaluate_pairs, load_pairs
+from retrieval.models.registry import MINILM, ModelRegistry
 from retrieval.text import clean_query
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,26 +34,27 @@ pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"the evaluation data 
 # ------------------------------------------------------------------------------- pairs
 
 
-def test_sts_sample_spearman_matches_a_direct_computation(embedder: Embedder) -> None:
+def test_sts_sample_spearman_matches_a_direct_computation(models: ModelRegistry) -> None:
     pair_set = load_pairs(STS_TEST, limit=200)
 
-    report = evaluate_pairs(embedder, pair_set)
+    report = evaluate_pairs(models.get(MINILM.name), pair_set)
 
     assert pair_set.kind == "graded"
     assert report.pairs == 200
     assert report.binary is None
     assert report.graded is not None
     assert report.graded.spearman > 0.7
-    left = embedder.encode([clean_query(pair.first) for pair in pair_set.pairs])
-    right = embedder.encode([clean_query(pair.second) for pair in pair_set.pairs])
+    minilm = models.get(MINILM.name)
+    left = minilm.encode_queries([clean_query(pair.first) for pair in pair_set.pairs])
+    right = minilm.encode_queries([clean_query(pair.second) for pair in pair_set.pairs])
     direct = spearmanr((left * right).sum(axis=1), [pair.label for pair in pair_set.pairs])
     assert report.graded.spearman == pytest.approx(float(direct.statistic), abs=1e-6)
 
 
-def test_bq_sample_scores_a_binary_set(embedder: Embedder) -> None:
+def test_bq_sample_scores_a_binary_set(models: ModelRegistry) -> None:
     pair_set = load_pairs(BQ, limit=300)
 
-    report = evaluate_pairs(embedder, pair_set, threshold=0.8)
+    report = evaluate_pairs(models.get(MINILM.name), pair_set, threshold=0.8)
 
     assert pair_set.kind == "binary"
     assert report.graded is None
@@ -94,9 +95,9 @@ def test_load_pairs_tells_the_kinds_apart_and_refuses_others(tmp_path: Path) -> 
         load_pairs(bad_label)
 
 
-def test_threshold_is_refused_for_graded_pairs(embedder: Embedder) -> None:
+def test_threshold_is_refused_for_graded_pairs(models: ModelRegistry) -> None:
     with pytest.raises(InvalidInput, match="applies to 0/1"):
-        evaluate_pairs(embedder, load_pairs(STS_TEST, limit=5), threshold=0.5)
+        evaluate_pairs(models.get(MINILM.name), load_pairs(STS_TEST, limit=5), threshold=0.5)
 
 
 # -------------------------------------------------------------------------------- BEIR
@@ -141,10 +142,11 @@ def test_collection_modes_are_checked_in_one_place() -> None:
 
 
 def test_beir_cli_on_a_scifact_sample(
-    embedder: Embedder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    models: ModelRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """20 queries, their judged documents and about 100 others, through ingest and search."""
-    monkeypatch.setattr(Embedder, "load", lambda **_: embedder)  # lend the loaded model
+    # Lend the session's loaded models to the services the command builds.
+    monkeypatch.setattr(ModelRegistry, "from_settings", lambda _settings: models)
     report_path = tmp_path / "report.json"
 
     result = CliRunner().invoke(
@@ -175,9 +177,10 @@ def test_beir_cli_on_a_scifact_sample(
 
 
 def test_pairs_cli_prints_and_writes_the_report(
-    embedder: Embedder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    models: ModelRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(Embedder, "load", lambda **_: embedder)  # lend the loaded model
+    # Lend the session's loaded models to the services the command builds.
+    monkeypatch.setattr(ModelRegistry, "from_settings", lambda _settings: models)
     report_path = tmp_path / "bq.json"
 
     result = CliRunner().invoke(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
-from ingest.pipeline import plan_document
-from ingest.splitter import HuggingFaceTokenizer
+from ingest.pipeline import IndexTarget, plan_document
 from retrieval.catalog import CollectionMode, CollectionRecord, DocumentRecord, DocumentStatus
-from retrieval.embedder import Embedder
+from retrieval.models.registry import MINILM, ModelRegistry
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -23,12 +23,13 @@ def collection(max_tokens: int) -> CollectionRecord:
         term_map={},
         chunk_max_tokens=max_tokens,
         chunk_overlap_sentences=0,
-        model="m",
+        model=MINILM.name,
         dimension=384,
         mode=CollectionMode.DENSE,
         filterable={},
         created_at=NOW,
         updated_at=NOW,
+        store_name="kb",
     )
 
 
@@ -51,8 +52,8 @@ def document(text: str, title: str | None) -> DocumentRecord:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(embedder: Embedder) -> HuggingFaceTokenizer:
-    return HuggingFaceTokenizer(tokenizer=embedder.copy_tokenizer())
+def target(models: ModelRegistry) -> Callable[[int], IndexTarget]:
+    return lambda max_tokens: IndexTarget.of(collection(max_tokens), models)
 
 
 TEXT = " ".join(f"Sentence {n} describes the torque of bolt {n} on the frame." for n in range(30))
@@ -60,28 +61,29 @@ TEXT = " ".join(f"Sentence {n} describes the torque of bolt {n} on the frame." f
 
 @pytest.mark.parametrize("max_tokens", [32, 64, 200])
 def test_title_and_chunk_together_fit_the_budget(
-    tokenizer: HuggingFaceTokenizer, max_tokens: int
+    target: Callable[[int], IndexTarget], max_tokens: int
 ) -> None:
-    plan = plan_document(
-        document(TEXT, "Bicycle frame maintenance"), collection(max_tokens), tokenizer
-    )
+    chosen = target(max_tokens)
+    plan = plan_document(document(TEXT, "Bicycle frame maintenance"), chosen)
     assert plan.title == "Bicycle frame maintenance"
     for chunk in plan.chunks:
-        indexed = plan.indexed_text(chunk)
+        indexed = plan.indexed_text(chunk, chosen.term_map)
         assert indexed.startswith("Bicycle frame maintenance\n")
-        assert tokenizer.count(indexed) <= max_tokens
+        assert chosen.model.tokenizer.count(indexed) <= max_tokens
         assert TEXT[chunk.start : chunk.end] == chunk.text
 
 
-def test_a_title_too_long_for_the_budget_is_left_out(tokenizer: HuggingFaceTokenizer) -> None:
+def test_a_title_too_long_for_the_budget_is_left_out(target: Callable[[int], IndexTarget]) -> None:
+    chosen = target(32)
     long_title = "A very long title " * 5
-    plan = plan_document(document(TEXT, long_title), collection(32), tokenizer)
+    plan = plan_document(document(TEXT, long_title), chosen)
     assert plan.title is None
-    assert all(plan.indexed_text(chunk) == chunk.text for chunk in plan.chunks)
-    assert all(tokenizer.count(chunk.text) <= 32 for chunk in plan.chunks)
+    assert all(plan.indexed_text(chunk, chosen.term_map) == chunk.text for chunk in plan.chunks)
+    assert all(chosen.model.tokenizer.count(chunk.text) <= 32 for chunk in plan.chunks)
 
 
-def test_no_title_no_prefix(tokenizer: HuggingFaceTokenizer) -> None:
-    plan = plan_document(document("Short text.", None), collection(200), tokenizer)
-    assert [plan.indexed_text(chunk) for chunk in plan.chunks] == ["Short text."]
-    assert plan.word_pieces.total == tokenizer.count("Short text.")
+def test_no_title_no_prefix(target: Callable[[int], IndexTarget]) -> None:
+    chosen = target(200)
+    plan = plan_document(document("Short text.", None), chosen)
+    assert [plan.indexed_text(chunk, chosen.term_map) for chunk in plan.chunks] == ["Short text."]
+    assert plan.word_pieces.total == chosen.model.tokenizer.count("Short text.")

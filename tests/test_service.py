@@ -16,7 +16,7 @@ from api.app import create_app
 from api.cli import cli
 from retrieval.catalog import Catalog
 from retrieval.config import Settings
-from retrieval.embedder import Embedder
+from retrieval.models.registry import ModelRegistry
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
 
@@ -28,28 +28,28 @@ def hit_keys(result: dict[str, Any]) -> list[tuple[str, int, float]]:
 
 
 def test_restart_on_the_same_data_dir_gives_the_same_hits(
-    settings: Settings, embedder: Embedder
+    settings: Settings, models: ModelRegistry
 ) -> None:
-    with TestClient(create_app(settings, embedder=embedder)) as api:
+    with TestClient(create_app(settings, models=models)) as api:
         create_collection(api, threshold=0.2, top_k=5)
         ingest(api, DOCUMENTS)
         before = search(api, "How do I reset my password?")
         assert before["hits"]
 
-    with TestClient(create_app(settings, embedder=embedder)) as api:
+    with TestClient(create_app(settings, models=models)) as api:
         after = search(api, "How do I reset my password?")
         assert hit_keys(after) == hit_keys(before)
         assert api.get("/collections/kb/documents/password").json()["status"] == "indexed"
 
 
 def test_jobs_left_queued_at_shutdown_run_after_restart(
-    settings: Settings, embedder: Embedder
+    settings: Settings, models: ModelRegistry
 ) -> None:
     many = [
         {"id": f"note-{n}", "text": f"Note {n}: the depot {n} opens at {n % 12 + 1} o'clock."}
         for n in range(300)
     ]
-    with TestClient(create_app(settings, embedder=embedder)) as api:
+    with TestClient(create_app(settings, models=models)) as api:
         create_collection(api)
         first = api.post("/collections/kb/documents", json={"documents": many}).json()
         second = api.post("/collections/kb/documents", json={"documents": DOCUMENTS}).json()
@@ -61,7 +61,7 @@ def test_jobs_left_queued_at_shutdown_run_after_restart(
     finally:
         catalog.close()
 
-    with TestClient(create_app(settings, embedder=embedder)) as api:
+    with TestClient(create_app(settings, models=models)) as api:
         assert wait_for_job(api, first["id"])["status"] == "succeeded"
         assert wait_for_job(api, second["id"])["status"] == "succeeded"
         assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
@@ -83,13 +83,13 @@ def postgres_database() -> Iterator[str]:
 
 @pytest.mark.postgres
 def test_catalog_outage_is_503_and_the_service_recovers(
-    tmp_path: Path, embedder: Embedder, postgres_database: str
+    tmp_path: Path, models: ModelRegistry, postgres_database: str
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{postgres_database}",
     )
-    with TestClient(create_app(settings, embedder=embedder)) as api:
+    with TestClient(create_app(settings, models=models)) as api:
         create_collection(api, threshold=0.2)
         ingest(api, DOCUMENTS[:2])
 
@@ -117,12 +117,12 @@ def test_catalog_outage_is_503_and_the_service_recovers(
 # qdrant-client checks the server's version from a background thread and warns when it cannot.
 @pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 def test_unreachable_qdrant_server_is_503_and_nothing_is_stored(
-    tmp_path: Path, embedder: Embedder
+    tmp_path: Path, models: ModelRegistry
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", qdrant_url="http://127.0.0.1:1", qdrant_timeout_s=1
     )
-    with TestClient(create_app(settings, embedder=embedder)) as api:
+    with TestClient(create_app(settings, models=models)) as api:
         response = api.post("/collections", json={"name": "kb"})
         assert response.status_code == 503, response.text
         assert "127.0.0.1:1" in response.json()["detail"]

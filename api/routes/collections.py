@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CollectionsDep
+from api.deps import CollectionsDep, JobQueueDep, ServicesDep
 from api.schemas import (
     CollectionCreate,
     CollectionList,
     CollectionPublic,
     CollectionUpdate,
 )
+from ingest.pipeline import submit_reindex
 from retrieval.catalog import CollectionMode
-from retrieval.collections import CollectionSummary, NewCollection
+from retrieval.collections import CollectionSummary, IndexChange, NewCollection
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
@@ -28,6 +29,7 @@ def create_collection(body: CollectionCreate, collections: CollectionsDep) -> Co
     record = collections.create(
         NewCollection(
             name=body.name,
+            model=body.model,
             threshold=body.threshold,
             top_k=body.top_k,
             term_map=body.term_map,
@@ -53,16 +55,33 @@ def get_collection(name: str, collections: CollectionsDep) -> CollectionPublic:
 
 @router.patch("/{name}", operation_id="update_collection")
 def update_collection(
-    name: str, body: CollectionUpdate, collections: CollectionsDep
+    name: str,
+    body: CollectionUpdate,
+    collections: CollectionsDep,
+    services: ServicesDep,
+    job_queue: JobQueueDep,
 ) -> CollectionPublic:
+    """Change settings. threshold, top_k, mode and filterable apply at once; a new model,
+    term map or chunking starts a re-index job (see `reindex` in the answer), and searches
+    keep using the current vectors until it completes."""
     collections.update(
         name,
         threshold=body.threshold,
         top_k=body.top_k,
-        term_map=body.term_map,
         mode=CollectionMode(body.mode) if body.mode else None,
         filterable=body.filterable,
     )
+    job = collections.reindex(
+        name,
+        IndexChange(
+            model=body.model,
+            term_map=body.term_map,
+            chunk_max_tokens=body.chunking.max_tokens if body.chunking else None,
+            chunk_overlap_sentences=body.chunking.overlap_sentences if body.chunking else None,
+        ),
+    )
+    if job is not None:
+        submit_reindex(services.ingest_context, job_queue, job)
     return public(collections.describe(name))
 
 

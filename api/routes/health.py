@@ -14,17 +14,17 @@ class Health(BaseModel):
     status: str
     vectors: str
     ingestion: str
-    model: str
+    default_model: str
 
 
 @router.get("/healthz", operation_id="health")
 def health(services: ServicesDep) -> Health:
-    """Answers once the service is up: the catalog is reachable and the model is loaded."""
+    """Answers once the service is up: the catalog is reachable (models load on first use)."""
     services.catalog.list_collections()
     settings = services.settings
     return Health(
         status="ok",
         vectors=settings.vector_backend.value,
         ingestion=settings.queue_backend.value,
-        model=services.embedder.name,
+        default_model=services.models.default.name,
     )

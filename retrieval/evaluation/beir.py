@@ -205,14 +205,19 @@ def sample_beir(
 # -------------------------------------------------------------------------- evaluating
 
 
-def new_evaluation_collection(name: str, *, mode: str, top_k: int = 100) -> NewCollection:
-    """The collection an evaluation creates: default chunking, every hit kept (threshold -1).
+def new_evaluation_collection(
+    name: str, *, mode: str, top_k: int = 100, model: str | None = None
+) -> NewCollection:
+    """The collection an evaluation creates: default chunking, every hit kept (threshold -1),
+    on `model` (None: the default model).
 
     Raises InvalidInput for a mode that is not dense or hybrid.
     """
     if mode not in COLLECTION_MODES:
         raise InvalidInput(f"mode: {mode!r} is not one of {', '.join(COLLECTION_MODES)}")
-    return NewCollection(name=name, threshold=-1.0, top_k=top_k, mode=CollectionMode(mode))
+    return NewCollection(
+        name=name, threshold=-1.0, top_k=top_k, mode=CollectionMode(mode), model=model
+    )
 
 
 class _InlineJobQueue:
@@ -234,12 +239,13 @@ def evaluate_beir(
     *,
     collection: str,
     mode: str = "dense",
+    model: str | None = None,
     progress: ProgressCallback | None = None,
     top_k: int = 100,
 ) -> BeirReport:
     """Evaluate retrieval of `data` in a new collection named `collection`.
 
-    1. create the collection (threshold -1 keeps every hit; the default chunking)
+    1. create the collection on `model` (threshold -1 keeps every hit; the default chunking)
     2. ingest the corpus through the write path: `submit_documents` ▶ `run_job`, one job per
        `DOCUMENTS_PER_JOB` documents (title and text as a client would send them)
     3. per judged query: `Searcher.search` grouped by document (each document ranked by its
@@ -252,7 +258,9 @@ def evaluate_beir(
     """
     if not data.queries:
         raise InvalidInput("the evaluation set has no judged queries")
-    record = services.collections.create(new_evaluation_collection(collection, mode=mode))
+    record = services.collections.create(
+        new_evaluation_collection(collection, mode=mode, model=model)
+    )
     ingest = ingest_corpus(services, collection, data.documents, progress)
     queries = run_queries(services, data, collection=collection, top_k=top_k, progress=progress)
     return BeirReport(

@@ -7,9 +7,9 @@ Two kinds of TSV, told apart by the header:
 - binary: ``sentence1 sentence2 label`` (label 0/1, e.g. BQ, ATEC) -> ROC AUC, the best F1 and
   its threshold, and error rate, precision and recall at a chosen threshold.
 
-Every side is cleaned with `retrieval.text.clean_query` and embedded with `Embedder.encode`,
-as `Searcher.search` does, so the figures describe the similarity a collection's threshold
-is compared with (rows are unit length: cosine = dot product).
+Every side is cleaned with `retrieval.text.clean_query` and embedded as a query
+(`EmbeddingModel.encode_queries`), as `Searcher.search` does, so the figures describe the
+similarity a collection's threshold is compared with (rows are unit length: cosine = dot product).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from retrieval.embedder import Embedder
 from retrieval.errors import InvalidInput
+from retrieval.models.base import EmbeddingModel
 from retrieval.text import clean_query
 
 PairKind = Literal["graded", "binary"]
 
 ENCODE_BATCH_TEXTS = 256
-"""Texts per `Embedder.encode` call: one step of the progress callback."""
+"""Texts per `EmbeddingModel.encode_queries` call: one step of the progress callback."""
 
 EncodeProgress = Callable[[int, int], None]
 """Called as (texts encoded, texts in all) while encoding."""
@@ -153,7 +153,7 @@ def _parse_label(value: str, kind: PairKind, where: str) -> float:
 
 
 def pair_similarities(
-    embedder: Embedder,
+    model: EmbeddingModel,
     pairs: Sequence[SentencePair],
     *,
     clean: Callable[[str], str] = clean_query,
@@ -167,10 +167,10 @@ def pair_similarities(
     seconds = [clean(pair.second) for pair in pairs]
     texts = list(dict.fromkeys(firsts + seconds))
     row_of = {text: row for row, text in enumerate(texts)}
-    matrix = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    matrix = np.zeros((len(texts), model.dimension), dtype=np.float32)
     for start in range(0, len(texts), ENCODE_BATCH_TEXTS):
         batch = texts[start : start + ENCODE_BATCH_TEXTS]
-        matrix[start : start + len(batch)] = embedder.encode(batch)
+        matrix[start : start + len(batch)] = model.encode_queries(batch)
         if progress is not None:
             progress(start + len(batch), len(texts))
     left = matrix[[row_of[text] for text in firsts]]
@@ -180,7 +180,7 @@ def pair_similarities(
 
 
 def evaluate_pairs(
-    embedder: Embedder,
+    model: EmbeddingModel,
     pair_set: PairSet,
     *,
     threshold: float | None = None,
@@ -198,14 +198,14 @@ def evaluate_pairs(
     if threshold is not None and pair_set.kind == "graded":
         raise InvalidInput("a threshold applies to 0/1 labelled pairs, not to graded scores")
     started = time.perf_counter()
-    similarities = pair_similarities(embedder, pair_set.pairs, clean=clean, progress=progress)
+    similarities = pair_similarities(model, pair_set.pairs, clean=clean, progress=progress)
     encode_seconds = time.perf_counter() - started
     labels = np.asarray([pair.label for pair in pair_set.pairs], dtype=np.float64)
     texts = len({clean(side) for pair in pair_set.pairs for side in (pair.first, pair.second)})
     return PairsReport(
         dataset=pair_set.name,
         kind=pair_set.kind,
-        model=embedder.name,
+        model=model.name,
         pairs=len(pair_set.pairs),
         texts=texts,
         encode_seconds=encode_seconds,

@@ -174,16 +174,20 @@ class VectorStore(Protocol):
         query_filter: Filter | None = None,
         group_by_document: bool = False,
         candidates: int | None = None,
+        dense_weight: float = 1.0,
     ) -> list[StoredHit]:
         """The top_k best points for the query, best first.
 
         Dense (`sparse` None): by cosine score, keeping only score >= threshold.
         Hybrid: one engine query whose two prefetch legs, dense and lexical, each take the
         `candidates` best points (default max(4 * top_k, 50)) and are fused by reciprocal
-        rank (RRF_K); `threshold` must be None (ValueError). `query_filter` applies to both
-        legs. `group_by_document`: the best chunk of each document, top_k documents; the
-        store fetches more chunks while documents lack (GROUP_FETCH_FACTOR), a hybrid
-        search lengthening its legs to the fetch when that exceeds `candidates`.
+        rank (RRF_K), the dense leg's terms multiplied by `dense_weight` (the lexical leg's
+        by 1); equal fused scores are ordered by cosine, then by point id, so that identical
+        calls return identical lists. `threshold` must be None (ValueError).
+        `query_filter` applies to both legs. `group_by_document`: the best chunk of each
+        document, top_k documents; the store fetches more chunks while documents lack
+        (GROUP_FETCH_FACTOR), a hybrid search lengthening its legs to the fetch when that
+        exceeds `candidates`.
         """
         ...
 
@@ -399,7 +403,7 @@ def hybrid_hits(
     """A fused query's points as hits, with their dense and lexical-leg scores."""
     lexical_scores = {str(point.id): float(point.score) for point in lexical}
     dense_scores = cosine_scores(dense, [dense_vector_of(point.vector, engine) for point in fused])
-    return [
+    hits = [
         StoredHit(
             id=str(point.id),
             score=float(point.score),
@@ -409,3 +413,13 @@ def hybrid_hits(
         )
         for point, dense_score in zip(fused, dense_scores, strict=True)
     ]
+    # The engines return equal fused scores (frequent with RRF) in no fixed order.
+    hits.sort(key=lambda hit: (-hit.score, -hit.dense_score, hit.id))
+    return hits
+
+
+def rrf_weights(dense_weight: float) -> list[float] | None:
+    """The fusion's weights for the (dense, lexical) legs; None when they are equal."""
+    if not math.isfinite(dense_weight) or dense_weight < 0:
+        raise ValueError(f"dense_weight must be a finite number >= 0, got {dense_weight}")
+    return None if dense_weight == 1.0 else [dense_weight, 1.0]

@@ -233,8 +233,10 @@ class EdgeVectorStore:
         query_filter: Filter | None = None,
         group_by_document: bool = False,
         candidates: int | None = None,
+        dense_weight: float = 1.0,
     ) -> list[StoredHit]:
         base.check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        weights = base.rrf_weights(dense_weight)
         if top_k < 1:
             self._open(name)
             return []
@@ -247,7 +249,13 @@ class EdgeVectorStore:
                 else:
                     legs = base.hybrid_candidates(top_k, candidates)
                     fetch = _hybrid_fetch(
-                        shard, dense, sparse, condition, legs, grouping=group_by_document
+                        shard,
+                        dense,
+                        sparse,
+                        condition,
+                        legs,
+                        grouping=group_by_document,
+                        weights=weights,
                     )
                 return base.collect_hits(
                     fetch,
@@ -526,6 +534,7 @@ def _hybrid_fetch(
     legs: int,
     *,
     grouping: bool,
+    weights: list[float] | None,
 ) -> Callable[[int], tuple[list[StoredHit], bool]]:
     dense_query = qe.Query.Nearest(dense, using=DENSE_VECTOR)
     lexical_query = qe.Query.Nearest(_sparse(sparse), using=LEXICAL_VECTOR)
@@ -541,7 +550,9 @@ def _hybrid_fetch(
                     limit=leg_limit, query=lexical_query, filter=condition, params=_live_idf()
                 ),
             ],
-            query=cast(qe.Fusion, qe.Fusion.Rrf(k=RRF_K)),  # the stub's union omits Rrf
+            query=cast(
+                qe.Fusion, qe.Fusion.Rrf(k=RRF_K, weights=weights)
+            ),  # the stub's union omits Rrf
             with_payload=True,
             with_vector=[DENSE_VECTOR],
         )

@@ -9,8 +9,9 @@ the tests use; the differences are handled here:
   dimension is 400 from a server and ``ValueError`` ("Wrong input") locally: InvalidInput.
 - The server drops a hit whose score equals ``score_threshold``, local mode keeps it: the
   engine gets a slightly lower threshold and ``score >= threshold`` is applied here.
-- Hybrid search fuses with ``FusionQuery(RRF)``, whose k is Qdrant's default 2 (RRF_K), not
-  with the parametrised ``RrfQuery`` that older servers (docker-compose runs 1.15) refuse.
+- Hybrid search with equal legs fuses with ``FusionQuery(RRF)``, whose k is Qdrant's default
+  2 (RRF_K); a weighted fusion needs ``RrfQuery`` with weights, which servers before 1.17
+  refuse (docker-compose runs 1.17).
   IDF statistics use the default (collection-wide) scope for the same reason: a server
   reads them from its sparse index, which counts deleted points until its optimiser
   rewrites their segment, where local mode (and the Edge engine) count live points only.
@@ -39,6 +40,7 @@ from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
     LEXICAL_VECTOR,
+    RRF_K,
     ChunkPoint,
     PayloadIndexKind,
     SparseVector,
@@ -138,8 +140,10 @@ class ServerVectorStore:
         query_filter: Filter | None = None,
         group_by_document: bool = False,
         candidates: int | None = None,
+        dense_weight: float = 1.0,
     ) -> list[StoredHit]:
         base.check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        weights = base.rrf_weights(dense_weight)
         dense = base.as_floats(vector)
         condition = _filter(query_filter)
         if sparse is None:
@@ -147,7 +151,7 @@ class ServerVectorStore:
         else:
             legs = base.hybrid_candidates(top_k, candidates)
             fetch = self._hybrid_fetch(
-                name, dense, sparse, condition, legs, grouping=group_by_document
+                name, dense, sparse, condition, legs, grouping=group_by_document, weights=weights
             )
         with self._translate_errors(name):
             if top_k < 1:
@@ -208,8 +212,14 @@ class ServerVectorStore:
         legs: int,
         *,
         grouping: bool,
+        weights: list[float] | None,
     ) -> Callable[[int], tuple[list[StoredHit], bool]]:
         lexical_query = _sparse(sparse)
+        fusion: models.FusionQuery | models.RrfQuery = (
+            models.FusionQuery(fusion=models.Fusion.RRF)
+            if weights is None
+            else models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=weights))
+        )
 
         def fetch(limit: int) -> tuple[list[StoredHit], bool]:
             # Grouping needs legs at least as long as the fused list to tell exhaustion.
@@ -223,7 +233,7 @@ class ServerVectorStore:
                         query=lexical_query, using=LEXICAL_VECTOR, limit=leg_limit, filter=condition
                     ),
                 ],
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                query=fusion,
                 limit=limit,
                 with_payload=True,
                 with_vector=[DENSE_VECTOR],

