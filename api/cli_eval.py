@@ -45,6 +45,7 @@ errors = Console(stderr=True)
 class CollectionMode(StrEnum):
     DENSE = "dense"
     HYBRID = "hybrid"
+    LEXICAL = "lexical"
 
 
 JsonOption = Annotated[

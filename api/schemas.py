@@ -50,7 +50,7 @@ TermMapping = Annotated[
         '{"CTP保证金": "期货交易保证金"}.',
     ),
 ]
-Mode = Literal["auto", "dense", "hybrid"]
+Mode = Literal["auto", "dense", "hybrid", "lexical"]
 FieldKind = Literal["keyword", "integer", "float", "bool", "datetime"]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
 Filterable = Annotated[
@@ -93,8 +93,9 @@ class CollectionCreate(StrictModel):
     chunking: Chunking = Field(default_factory=Chunking)
     mode: Mode = Field(
         default="auto",
-        description="dense, hybrid (dense + BM25 fused), or auto: hybrid when the model cannot "
-        "read most of the collection's text.",
+        description="dense (the model's embeddings), lexical (BM25 over words and CJK "
+        "characters), hybrid (the two fused by reciprocal rank), or auto: hybrid when the "
+        "model cannot read most of the collection's text, dense otherwise.",
     )
     filterable: Filterable = Field(default_factory=dict)
 
@@ -144,7 +145,7 @@ class CollectionPublic(BaseModel):
     model: str
     dimension: int
     mode: Mode
-    effective_mode: Literal["dense", "hybrid"]
+    effective_mode: Literal["dense", "hybrid", "lexical"]
     filterable: dict[str, str]
     language: LanguagePublic
     document_count: int
@@ -305,7 +306,7 @@ class SearchResponse(BaseModel):
     collection: str
     model: str = Field(description="The model that embedded the query: the collection's.")
     query: str = Field(description="The query as embedded: cleaned and term-mapped.")
-    mode: Literal["dense", "hybrid"]
+    mode: Literal["dense", "hybrid", "lexical"]
     threshold: float
     top_k: int
     hits: list[HitPublic]

@@ -87,7 +87,11 @@ class CollectionMode(StrEnum):
     AUTO = "auto"
     """Hybrid when the model cannot read most of the collection's text, dense otherwise."""
     DENSE = "dense"
+    """The model's embeddings alone."""
     HYBRID = "hybrid"
+    """The dense and lexical legs fused by reciprocal rank."""
+    LEXICAL = "lexical"
+    """The lexical leg alone: BM25 over stemmed words and CJK characters and bigrams."""
 
 
 class JobKind(StrEnum):

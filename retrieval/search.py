@@ -147,13 +147,14 @@ class Searcher:
         query_counts = model.tokenizer.word_piece_counts(embedded_query)
         vector = model.encode_queries([embedded_query])[0].tolist()
 
-        if effective_mode is CollectionMode.HYBRID:
+        if effective_mode is not CollectionMode.DENSE:
             hits = self._hybrid_hits(
                 collection.store_name,
                 embedded_query,
                 vector,
                 top_k=effective_top_k,
                 threshold=effective_threshold,
+                lexical_only=effective_mode is CollectionMode.LEXICAL,
                 dense_is_noise=not query_counts.readable,
                 query_filter=query_filter,
                 group_by_document=group_by_document,
@@ -188,10 +189,12 @@ class Searcher:
         *,
         top_k: int,
         threshold: float,
+        lexical_only: bool,
         dense_is_noise: bool,
         query_filter: Filter | None,
         group_by_document: bool,
     ) -> list[Hit]:
+        """Hybrid, or lexical only: the lexical leg's ranking (the dense leg weighs nothing)."""
         stored = self._store.search(
             collection,
             vector,
@@ -199,16 +202,22 @@ class Searcher:
             top_k=top_k * HYBRID_OVERFETCH,
             query_filter=query_filter,
             group_by_document=group_by_document,
-            dense_weight=0.0 if dense_is_noise else 1.0,
+            dense_weight=0.0 if lexical_only or dense_is_noise else 1.0,
         )
         coverage = self._lexical.query_coverage(query)
         hits: list[Hit] = []
         for stored_hit in stored:
+            if lexical_only and not stored_hit.lexical_score:
+                continue  # a candidate of the dense leg alone
             payload = stored_hit.payload
             lexical_score = coverage.of(
                 f"{payload.title}\n{payload.text}" if payload.title else payload.text
             )
-            score = lexical_score if dense_is_noise else max(stored_hit.dense_score, lexical_score)
+            score = (
+                lexical_score
+                if lexical_only or dense_is_noise
+                else max(stored_hit.dense_score, lexical_score)
+            )
             if score >= threshold:
                 hits.append(
                     _hit(

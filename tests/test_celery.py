@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from retrieval.config import Settings
-from retrieval.models.registry import ModelRegistry
+from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
 from retrieval.services import Services
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, search
@@ -75,3 +75,28 @@ def test_unreachable_broker_is_503_and_the_job_is_marked_failed(
         assert "redis://127.0.0.1:1/0 cannot be reached" in response.json()["detail"]
         document = client.get("/collections/kb/documents/password").json()
         assert document["status"] == "pending"
+
+
+def test_the_worker_embeds_with_each_collections_model(
+    celery_api: TestClient, models: ModelRegistry
+) -> None:
+    """Ingest and re-index both run on the worker, each with the collection's own model."""
+    create_collection(celery_api, threshold=-1, mode="dense")
+    response = celery_api.post("/collections/kb/documents", json={"documents": DOCUMENTS[:3]})
+    assert wait_for_job(celery_api, response.json()["id"])["status"] == "succeeded"
+
+    patched = celery_api.patch("/collections/kb", json={"model": MULTILINGUAL_E5_SMALL.name})
+    job = wait_for_job(celery_api, patched.json()["reindex"]["job_id"])
+    assert (job["kind"], job["status"]) == ("reindex", "succeeded")
+
+    answer = search(celery_api, "How do I reset my password?")
+    assert answer["model"] == MULTILINGUAL_E5_SMALL.name
+    hit = answer["hits"][0]
+    assert hit["document_id"] == "password"
+    indexed = [f"{hit['title']}\n{hit['text']}"]
+    e5, minilm = models.get(MULTILINGUAL_E5_SMALL.name), models.get(MINILM.name)
+    query = ["How do I reset my password"]
+    by_e5 = float(e5.encode_queries(query)[0] @ e5.encode_passages(indexed)[0])
+    by_minilm = float(minilm.encode_queries(query)[0] @ minilm.encode_passages(indexed)[0])
+    assert hit["dense_score"] == pytest.approx(by_e5, abs=2e-3)
+    assert abs(hit["dense_score"] - by_minilm) > 0.05

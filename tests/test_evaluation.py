@@ -207,6 +207,39 @@ def test_pairs_cli_prints_and_writes_the_report(
     assert report["binary"]["at_threshold"]["threshold"] == 0.8
 
 
+def test_pairs_cli_takes_the_model(
+    models: ModelRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On Chinese pairs the model that reads Chinese ranks matches above non-matches better."""
+    monkeypatch.setattr(ModelRegistry, "from_settings", lambda _settings: models)
+    auc: dict[str, float] = {}
+    for model in (MINILM.name, "multilingual-e5-small"):
+        report_path = tmp_path / f"{model}.json"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "eval",
+                "pairs",
+                str(BQ),
+                "--limit",
+                "200",
+                "--model",
+                model,
+                "--json",
+                str(report_path),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads(report_path.read_text())
+        assert report["model"] == model
+        auc[model] = report["binary"]["roc_auc"]
+    assert auc["multilingual-e5-small"] > auc[MINILM.name] + 0.05, auc
+
+    unknown = CliRunner().invoke(cli, ["eval", "pairs", str(BQ), "--model", "bge-m3"])
+    assert unknown.exit_code == 2
+    assert "unknown model 'bge-m3'" in unknown.output
+
+
 def test_pairs_cli_refuses_an_unknown_file_layout(tmp_path: Path) -> None:
     unknown = tmp_path / "unknown.tsv"
     unknown.write_text("question\tanswer\n")

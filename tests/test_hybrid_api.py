@@ -241,3 +241,33 @@ def test_titles_are_matched_semantically(api: TestClient) -> None:
     hit = result["hits"][0]
     assert hit["text"] == "Stainless steel body, 1200 W."
     assert (hit["start"], hit["end"]) == (0, len(hit["text"]))
+
+
+def test_lexical_mode_returns_only_what_the_lexical_leg_finds(shop: TestClient) -> None:
+    result = search(shop, "waterproof jacket", name="shop", mode="lexical", threshold=0.0)
+    assert result["mode"] == "lexical"
+    assert ids(result) == ["trail-jacket"]
+    hit = result["hits"][0]
+    assert hit["score"] == hit["lexical_score"] == 1.0
+    assert search(shop, "cushioned asphalt", name="shop", mode="lexical")["hits"][0][
+        "document_id"
+    ] == ("road-shoe")
+
+
+def test_identical_hybrid_calls_return_identical_hits(api: TestClient) -> None:
+    """Many RRF scores tie (k = 2); ties are broken by cosine, then point id, not by chance."""
+    create_collection(api, name="faq", threshold=-1.0, top_k=10, mode="hybrid")
+    questions = [
+        {"id": f"q{n}", "text": f"How do I change the {thing} of my account, step {n}?"}
+        for n, thing in enumerate(["e-mail", "password", "name", "phone", "address"] * 4)
+    ]
+    ingest(api, questions, name="faq")
+    first = search(api, "change account settings", name="faq")
+    assert len(first["hits"]) == 10
+    for _ in range(5):
+        again = search(api, "change account settings", name="faq")
+        assert [(h["document_id"], h["fused_score"]) for h in again["hits"]] == [
+            (h["document_id"], h["fused_score"]) for h in first["hits"]
+        ]
+    fused = [hit["fused_score"] for hit in first["hits"]]
+    assert fused == sorted(fused, reverse=True)

@@ -25,6 +25,9 @@ def register_tasks(app: Celery, *, context: Callable[[], IngestContext]) -> None
 
     @app.task(  # type: ignore[untyped-decorator]
         name=INGEST_TASK,
+        # Not shared: a shared task is also added to every Celery app created later in the
+        # process, each with this app's context.
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

@@ -28,7 +28,7 @@ from retrieval.errors import InvalidInput
 from retrieval.search import Hit
 from retrieval.services import Services
 
-COLLECTION_MODES = ("dense", "hybrid")
+COLLECTION_MODES = ("dense", "hybrid", "lexical")
 
 BEIR_METRICS = ("nDCG@10", "Recall@10", "Recall@100", "MRR@10")
 """The keys of `BeirReport.metrics`, in display order."""
