@@ -11,7 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.routes import collections, documents, health, jobs, search
+from api.routes import calibration, collections, documents, health, jobs, search
 from api.routes.models import router as models_router
 from ingest.queue import JobQueue
 from ingest.thread_queue import ThreadJobQueue
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Fa
         jobs.router,
         search.router,
         models_router,
+        calibration.router,
     ):
         app.include_router(router)
     app.include_router(health.router)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ingest.queue import JobQueue
+from retrieval.calibrator import Calibrator
 from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
 from retrieval.search import Searcher
@@ -31,6 +32,10 @@ def get_searcher(services: Annotated[Services, Depends(get_services)]) -> Search
     return services.searcher
 
 
+def get_calibrator(services: Annotated[Services, Depends(get_services)]) -> Calibrator:
+    return services.calibrator
+
+
 def get_collections(services: Annotated[Services, Depends(get_services)]) -> CollectionManager:
     return services.collections
 
@@ -40,3 +45,4 @@ JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 CollectionsDep = Annotated[CollectionManager, Depends(get_collections)]
+CalibratorDep = Annotated[Calibrator, Depends(get_calibrator)]

