@@ -8,6 +8,8 @@ from typing import Any, Self
 import httpx
 
 from api.schemas import (
+    CalibrateRequest,
+    CalibrationPublic,
     CollectionCreate,
     CollectionPublic,
     DocumentIn,
@@ -78,12 +80,36 @@ class SemsearchClient:
             self._send("POST", f"/collections/{collection}/search", body)
         )
 
+    def calibrate(self, collection: str, body: CalibrateRequest) -> CalibrationPublic:
+        return CalibrationPublic.model_validate(
+            self._send(
+                "POST",
+                f"/collections/{collection}/calibrate",
+                body.model_dump(mode="json", exclude_none=True),
+            )
+        )
+
+    def calibration_png(self, collection: str) -> bytes:
+        return self._request("GET", f"/collections/{collection}/calibration.png").content
+
     def _send(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._http.request(method, path, json=body)
+        response = self._request(method, path, body)
+        return response.json() if response.content else None
+
+    def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        """One call; ApiError for an error status or a service that cannot be reached."""
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise ApiError(
+                503,
+                f"cannot reach the semsearch service at {self._http.base_url} ({exc}); start it "
+                "with `semsearch serve` or point --url / SEMSEARCH_URL at it",
+            ) from exc
         if response.is_error:
             try:
                 detail = str(response.json().get("detail", response.text))
             except ValueError:
                 detail = response.text
             raise ApiError(response.status_code, detail)
-        return response.json() if response.content else None
+        return response

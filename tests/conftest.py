@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -50,6 +52,29 @@ def api(settings: Settings, models: ModelRegistry) -> Iterator[TestClient]:
     """The embedded service (SQLite, Qdrant Edge, ingestion thread) behind a test client."""
     with TestClient(create_app(settings, models=models)) as client:
         yield client
+
+
+@pytest.fixture
+def live_url(settings: Settings, models: ModelRegistry) -> Iterator[str]:
+    """The embedded service served by a real uvicorn on a free local port, for the CLI."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, models=models), host="127.0.0.1", port=0, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise AssertionError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def wait_for_job(client: TestClient | httpx.Client, job_id: str) -> dict[str, object]:

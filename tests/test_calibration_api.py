@@ -7,9 +7,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from api.cli import cli
 from tests.conftest import wait_for_job
 from tests.test_api import create_collection, ingest, search
 
@@ -217,3 +220,61 @@ def test_calibrating_an_unknown_collection_is_404(api: TestClient) -> None:
     response = api.post("/collections/nope/calibrate", json={"pairs": bq_pairs(30)})
     assert response.status_code == 404
     assert api.get("/collections/nope/calibration").status_code == 404
+
+
+def test_the_cli_prints_the_curve_applies_and_plots(live_url: str, tmp_path: Path) -> None:
+    with httpx.Client(base_url=live_url) as client:
+        created = client.post("/collections", json={"name": "zh", "model": "multilingual-e5-small"})
+        assert created.status_code == 201, created.text
+    samples = tmp_path / "pairs.csv"
+    with samples.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["a", "b", "match"])
+        writer.writerows((p["a"], p["b"], int(p["match"])) for p in bq_pairs(60))
+    plot = tmp_path / "curve.png"
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "calibrate",
+            "zh",
+            str(samples),
+            "--url",
+            live_url,
+            "--precision",
+            "0.7",
+            "--apply",
+            "--plot",
+            str(plot),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "threshold" in result.output
+    assert "precision" in result.output
+    assert "applied to the collection" in result.output
+    assert "reached on held-out samples" in result.output
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    with httpx.Client(base_url=live_url) as client:
+        kept = client.get("/collections/zh/calibration").json()
+        assert client.get("/collections/zh").json()["threshold"] == kept["threshold"]
+
+
+def test_the_cli_names_a_bad_samples_line_and_a_stopped_service(tmp_path: Path) -> None:
+    samples = tmp_path / "queries.jsonl"
+    samples.write_text('{"query": "lost card", "relevant": ["a"]}\n{"query": ""}\n')
+    result = CliRunner().invoke(
+        cli, ["calibrate", "kb", str(samples), "--url", "http://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert f"{samples}:2: query: String should have at least 1 character" in output
+
+    samples.write_text('{"query": "lost card", "relevant": ["a"]}\n')
+    result = CliRunner().invoke(
+        cli, ["calibrate", "kb", str(samples), "--url", "http://127.0.0.1:1"]
+    )
+    assert result.exit_code == 2
+    assert "cannot reach the semsearch service at http://127.0.0.1:1" in " ".join(
+        result.output.split()
+    )
