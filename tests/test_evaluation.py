@@ -82,8 +82,10 @@ def test_load_pairs_tells_the_kinds_apart_and_refuses_others(tmp_path: Path) -> 
     binary.write_text("sentence1\tsentence2\tlabel\n你好\t您好\t1\n")
     unknown = tmp_path / "unknown.tsv"
     unknown.write_text("a\tb\tc\n1\t2\t3\n")
+    graded_label = tmp_path / "graded_label.tsv"
+    graded_label.write_text("sentence1\tsentence2\tlabel\nx\ty\t0\nu\tv\t3.8\n")
     bad_label = tmp_path / "bad_label.tsv"
-    bad_label.write_text("sentence1\tsentence2\tlabel\nx\ty\t0.5\n")
+    bad_label.write_text("sentence1\tsentence2\tlabel\nx\ty\tsimilar\n")
 
     assert load_pairs(graded).kind == "graded"
     assert load_pairs(graded).pairs[0].first == 'a "quoted" one'
@@ -91,7 +93,10 @@ def test_load_pairs_tells_the_kinds_apart_and_refuses_others(tmp_path: Path) -> 
     assert load_pairs(binary).pairs[0].label == 1.0
     with pytest.raises(ValueError, match="names neither"):
         load_pairs(unknown)
-    with pytest.raises(ValueError, match=r"bad_label.tsv:2: label '0.5' is not 0 or 1"):
+    # STS-B-style 0-5 scores under "label" are graded, not refused.
+    assert load_pairs(graded_label).kind == "graded"
+    assert [pair.label for pair in load_pairs(graded_label).pairs] == [0.0, 3.8]
+    with pytest.raises(ValueError, match=r"bad_label.tsv:2: label 'similar' is not a number"):
         load_pairs(bad_label)
 
 

@@ -15,6 +15,7 @@ similarity a collection's threshold is compared with (rows are unit length: cosi
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,22 +106,20 @@ class PairsReport:
 def load_pairs(path: Path, *, limit: int | None = None) -> PairSet:
     """Read a graded or a binary pair TSV (the first `limit` pairs if given).
 
-    Lines are split on tabs (no quoting: sentences may hold quotes). Raises ValueError for an
-    unknown header, a short line or a bad label.
+    Lines are split on tabs (no quoting: sentences may hold quotes). A `score` column is
+    graded; a `label` column is binary when every label is 0 or 1, graded otherwise (STS-B
+    files put their 0-5 scores under either name). Raises ValueError for an unknown header,
+    a short line or a label that is not a number.
     """
     with path.open(encoding="utf-8", newline="") as lines:
         header = [name.strip().lower() for name in lines.readline().rstrip("\r\n").split("\t")]
-        if {"sentence1", "sentence2", "score"} <= set(header):
-            kind: PairKind = "graded"
-            label_column = header.index("score")
-        elif {"sentence1", "sentence2", "label"} <= set(header):
-            kind = "binary"
-            label_column = header.index("label")
-        else:
+        label_name = next((name for name in ("score", "label") if name in header), None)
+        if label_name is None or not {"sentence1", "sentence2"} <= set(header):
             raise ValueError(
                 f"{path}: the header {header} names neither sentence1, sentence2 and score "
-                "(graded pairs) nor sentence1, sentence2 and label (0/1 pairs)"
+                "(graded pairs) nor sentence1, sentence2 and label (0/1 or graded pairs)"
             )
+        label_column = header.index(label_name)
         first_column, second_column = header.index("sentence1"), header.index("sentence2")
         pairs: list[SentencePair] = []
         for number, line in enumerate(lines, 2):
@@ -135,21 +134,22 @@ def load_pairs(path: Path, *, limit: int | None = None) -> PairSet:
                 SentencePair(
                     first=fields[first_column],
                     second=fields[second_column],
-                    label=_parse_label(fields[label_column], kind, f"{path}:{number}"),
+                    label=_parse_label(fields[label_column], f"{path}:{number}"),
                 )
             )
+    binary = label_name == "label" and all(pair.label in (0.0, 1.0) for pair in pairs)
+    kind: PairKind = "binary" if binary else "graded"
     return PairSet(name=path.stem, kind=kind, pairs=pairs)
 
 
-def _parse_label(value: str, kind: PairKind, where: str) -> float:
-    if kind == "binary":
-        if value.strip() not in ("0", "1"):
-            raise ValueError(f"{where}: label {value!r} is not 0 or 1")
-        return float(value)
+def _parse_label(value: str, where: str) -> float:
     try:
-        return float(value)
+        label = float(value)
     except ValueError as exc:
-        raise ValueError(f"{where}: score {value!r} is not a number") from exc
+        raise ValueError(f"{where}: label {value!r} is not a number") from exc
+    if not math.isfinite(label):
+        raise ValueError(f"{where}: label {value!r} is not a finite number")
+    return label
 
 
 def pair_similarities(
