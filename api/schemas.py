@@ -466,6 +466,19 @@ class CurvePointPublic(BaseModel):
     rejection: float | None
 
 
+class ModeSummaryPublic(BaseModel):
+    """How one search mode did on the samples, when a collection in mode auto chose one."""
+
+    mode: Literal["dense", "hybrid", "lexical"]
+    threshold: float
+    target_met: bool
+    promised_precision: float | None
+    promised_recall: float | None
+    reached_precision: float | None
+    reached_recall: float | None
+    reached_f1: float
+
+
 class TargetPublic(BaseModel):
     kind: Literal["precision", "recall", "f1"]
     value: float | None
@@ -496,6 +509,14 @@ class CalibrationPublic(BaseModel):
     answerable: int
     unanswerable: int
     warnings: list[str]
+    auto_mode: Literal["dense", "hybrid", "lexical"] | None = Field(
+        default=None,
+        description="A collection in mode auto is calibrated in every mode; this one met the "
+        "target with the best held-out F1, and once applied, auto searches in it.",
+    )
+    modes: list[ModeSummaryPublic] = Field(
+        default_factory=list, description="Every mode tried, when auto chose one."
+    )
     curve: list[CurvePointPublic] = Field(description="Highest threshold first.")
 
     @classmethod

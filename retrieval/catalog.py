@@ -195,6 +195,15 @@ class CollectionRecord:
     """The last threshold calibration from labelled samples (retrieval/calibrator.py)."""
 
     @property
+    def calibrated_auto_mode(self) -> CollectionMode | None:
+        """The mode an applied calibration found best for `auto`, while the model is the same."""
+        kept = self.calibration
+        if not kept or not kept.get("applied") or kept["basis"]["model"] != self.model:
+            return None
+        auto_mode = kept["result"].get("auto_mode")
+        return CollectionMode(auto_mode) if auto_mode else None
+
+    @property
     def index_settings(self) -> IndexSettings:
         return IndexSettings(
             model=self.model,

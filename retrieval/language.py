@@ -50,9 +50,13 @@ class LanguageCheck:
         )
 
     def effective_mode(self, collection: CollectionRecord) -> CollectionMode:
-        """The mode a search runs in: the collection's own, or for `auto` what the text needs."""
+        """The mode a search runs in: the collection's own, or for `auto` the mode an applied
+        calibration measured best, else hybrid when the model cannot read the text."""
         if collection.mode is not CollectionMode.AUTO:
             return collection.mode
+        calibrated = collection.calibrated_auto_mode
+        if calibrated is not None:
+            return calibrated
         return CollectionMode.DENSE if self.model_reads_text else CollectionMode.HYBRID
 
 

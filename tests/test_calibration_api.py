@@ -278,3 +278,28 @@ def test_the_cli_names_a_bad_samples_line_and_a_stopped_service(tmp_path: Path) 
     assert "cannot reach the semsearch service at http://127.0.0.1:1" in " ".join(
         result.output.split()
     )
+
+
+def test_auto_mode_is_calibrated_in_every_mode_and_keeps_the_best(api: TestClient) -> None:
+    """Product titles: the lexical leg finds codes the model reads as noise."""
+    create_collection(api, name="shop", mode="auto")
+    products = [
+        {"id": f"p{n}", "title": f"Part {code}", "text": f"Spare part {code} for the {kind}."}
+        for n, (code, kind) in enumerate(
+            (f"XK-{4000 + n * 37}", kind)
+            for n, kind in enumerate(["mixer", "blender", "toaster", "kettle", "grinder"] * 6)
+        )
+    ]
+    ingest(api, products, name="shop")
+    samples = [{"query": p["title"].split()[1], "relevant": [p["id"]]} for p in products]
+    samples += [{"query": f"ZQ-{n}", "relevant": []} for n in range(8)]
+
+    result = calibrate(api, {"queries": samples, "apply": True}, name="shop")
+
+    assert result["auto_mode"] in ("lexical", "hybrid")
+    tried = {summary["mode"]: summary for summary in result["modes"]}
+    assert set(tried) == {"dense", "lexical", "hybrid"}
+    assert tried[result["auto_mode"]]["reached_f1"] >= tried["dense"]["reached_f1"]
+    collection = api.get("/collections/shop").json()
+    assert (collection["mode"], collection["effective_mode"]) == ("auto", result["auto_mode"])
+    assert search(api, "XK-4037", name="shop")["mode"] == result["auto_mode"]

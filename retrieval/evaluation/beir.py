@@ -220,7 +220,7 @@ def new_evaluation_collection(
     )
 
 
-class _InlineJobQueue:
+class InlineJobQueue:
     """A JobQueue that runs each job in the caller's thread as soon as it is submitted."""
 
     def __init__(self, context: IngestContext) -> None:
@@ -334,7 +334,7 @@ def ingest_corpus(
     progress: ProgressCallback | None = None,
 ) -> IngestTiming:
     """Ingest documents through the write path, one job per `DOCUMENTS_PER_JOB` documents."""
-    job_queue = _InlineJobQueue(services.ingest_context)
+    job_queue = InlineJobQueue(services.ingest_context)
     chunks = 0
     started = time.perf_counter()
     if progress is not None:
