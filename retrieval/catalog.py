@@ -661,11 +661,11 @@ class Catalog:
         *,
         threshold: float | None = None,
         top_k: int | None = None,
-        term_map: Mapping[str, str] | None = None,
         mode: CollectionMode | None = None,
         filterable: Mapping[str, str] | None = None,
     ) -> CollectionRecord:
-        """Change the given settings; those left as None keep their value."""
+        """Change the given settings; those left as None keep their value. What shapes the
+        vectors (model, term map, chunking) changes through a re-index only."""
         with self._session(write=True) as session:
             row = _require_collection(session, name)
             if mode is not None:
@@ -676,8 +676,6 @@ class Catalog:
                 row.threshold = threshold
             if top_k is not None:
                 row.top_k = top_k
-            if term_map is not None:
-                row.term_map = dict(term_map)
             session.flush()
             return _collection_record(row)
 

@@ -21,6 +21,9 @@ from retrieval.catalog import (
     CollectionSpec,
     DocumentInput,
     DocumentStatus,
+    IndexedDocument,
+    IndexSettings,
+    JobKind,
     JobStatus,
     content_hash,
 )
@@ -126,8 +129,8 @@ def test_collection_crud(catalog: Catalog) -> None:
 
     updated = catalog.update_collection("kb", top_k=5)
     assert (updated.top_k, updated.threshold, updated.term_map) == (5, 0.5, created.term_map)
-    updated = catalog.update_collection("kb", threshold=0.7, term_map={})
-    assert (updated.top_k, updated.threshold, updated.term_map) == (5, 0.7, {})
+    updated = catalog.update_collection("kb", threshold=0.7)
+    assert (updated.top_k, updated.threshold, updated.term_map) == (5, 0.7, created.term_map)
     assert updated.updated_at >= created.updated_at
     assert catalog.get_collection("kb") == updated
 
@@ -430,3 +433,87 @@ def test_unreachable_database_is_unavailable_quickly() -> None:
             catalog.stage_documents("kb", [doc("a")])
     finally:
         catalog.close()
+
+
+# ----------------------------------------------------------------------- re-indexing
+
+
+def indexed(hash_: str, chunks: int = 1) -> IndexedDocument:
+    return IndexedDocument(
+        content_hash=hash_, chunk_count=chunks, word_pieces=7, unknown_word_pieces=1
+    )
+
+
+def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: Catalog) -> None:
+    catalog.create_collection(spec())
+    catalog.stage_documents("kb", [DocumentInput(id="a", text="alpha")])
+    new_settings = IndexSettings(
+        model="multilingual-e5-small",
+        dimension=384,
+        term_map={},
+        chunk_max_tokens=400,
+        chunk_overlap_sentences=0,
+    )
+    reindex, job = catalog.start_reindex("kb", new_settings)
+    assert (job.kind, job.documents_total) == (JobKind.REINDEX, 1)
+    assert reindex.store_name == "kb.1"
+    with pytest.raises(Conflict, match="being re-indexed"):
+        catalog.start_reindex("kb", new_settings)
+    hash_a = catalog.get_document("kb", "a").content_hash
+
+    # A document staged meanwhile: the swap is refused until the re-index holds it too.
+    catalog.stage_documents("kb", [DocumentInput(id="b", text="beta")])
+    assert catalog.complete_reindex("kb", job.id, {"a": indexed(hash_a)}) is None
+    assert catalog.get_collection("kb").store_name == "kb"
+    hash_b = catalog.get_document("kb", "b").content_hash
+
+    retired = catalog.complete_reindex(
+        "kb", job.id, {"a": indexed(hash_a), "b": indexed(hash_b, chunks=3)}
+    )
+
+    assert retired == "kb"
+    collection = catalog.get_collection("kb")
+    assert (collection.model, collection.chunk_max_tokens, collection.term_map) == (
+        "multilingual-e5-small",
+        400,
+        {},
+    )
+    assert (collection.store_name, collection.reindex) == ("kb.1", None)
+    document = catalog.get_document("kb", "b")
+    assert (document.status, document.chunk_count, document.indexed_hash) == ("indexed", 3, hash_b)
+    assert catalog.language_counts("kb") == (14, 2)
+    with pytest.raises(NotFound, match="no re-index by job"):
+        catalog.complete_reindex("kb", job.id, {})
+
+
+def test_an_abandoned_reindex_leaves_the_collection_as_it_was(catalog: Catalog) -> None:
+    before = catalog.create_collection(spec())
+    settings = IndexSettings(
+        model="m", dimension=8, term_map={}, chunk_max_tokens=100, chunk_overlap_sentences=0
+    )
+    reindex, job = catalog.start_reindex("kb", settings)
+
+    assert catalog.abandon_reindex("kb", "another-job") is None
+    assert catalog.abandon_reindex("kb", job.id) == reindex.store_name
+
+    after = catalog.get_collection("kb")
+    assert (after.model, after.store_name, after.reindex) == (before.model, "kb", None)
+    # The next re-index gets a fresh store collection, never the abandoned one's.
+    assert catalog.start_reindex("kb", settings)[0].store_name == "kb.2"
+
+
+def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> None:
+    catalog.create_collection(spec())
+    catalog.stage_documents("kb", [DocumentInput(id="a", text="alpha")])
+    hash_a = catalog.get_document("kb", "a").content_hash
+    _, job = catalog.start_reindex(
+        "kb",
+        IndexSettings(
+            model="m", dimension=8, term_map={}, chunk_max_tokens=100, chunk_overlap_sentences=0
+        ),
+    )
+    catalog.complete_reindex("kb", job.id, {"a": indexed(hash_a, chunks=2)})
+
+    catalog.mark_document_indexed("kb", "a", indexed_hash=hash_a, chunk_count=9, store_name="kb")
+
+    assert catalog.get_document("kb", "a").chunk_count == 2
