@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.routes import calibration, collections, documents, health, jobs, search
 from api.routes.models import router as models_router
+from api.schemas import ErrorResponse
 from ingest.queue import JobQueue
 from ingest.thread_queue import ThreadJobQueue
 from retrieval.config import QueueBackend, Settings
@@ -29,6 +30,20 @@ ERROR_STATUS: dict[type[SemsearchError], int] = {
     InvalidInput: status.HTTP_422_UNPROCESSABLE_CONTENT,
     Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
+
+
+MAX_PROBLEMS_SHOWN = 10
+MAX_PROBLEM_CHARS = 300
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": description}
+    for code, description in (
+        (404, "The collection, document or job does not exist."),
+        (409, "Conflicts with the current state (a name taken, a re-index under way)."),
+        (422, "The input is invalid: `detail` names the field and the rule."),
+        (503, "The catalog database, Qdrant or the broker cannot be reached; retry."),
+    )
+}
+"""Every error answers `{"detail": "..."}`: the schema says so (FastAPI's default 422 is a list)."""
 
 
 def build_job_queue(services: Services) -> JobQueue:
@@ -74,7 +89,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Fa
         models_router,
         calibration.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(health.router)
     app.add_exception_handler(SemsearchError, _semsearch_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -92,13 +107,21 @@ async def _semsearch_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 whose `detail` is one readable sentence per problem, naming the field."""
+    """422 whose `detail` is one readable sentence per problem, naming the field and the rule.
+
+    The offending input is never copied into the answer: a refused body may be megabytes.
+    """
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     problems = []
-    for error in errors:
-        location = ".".join(str(part) for part in error["loc"] if part != "body")
-        problems.append(f"{location or 'body'}: {error['msg']}")
+    for error in errors[:MAX_PROBLEMS_SHOWN]:
+        if error["type"] == "json_invalid":
+            problem = f"body: invalid JSON: {error.get('ctx', {}).get('error', error['msg'])}"
+        else:
+            location = ".".join(str(part) for part in error["loc"] if part != "body")
+            problem = f"{location or 'body'}: {error['msg']}"
+        problems.append(problem[:MAX_PROBLEM_CHARS])
+    if len(errors) > MAX_PROBLEMS_SHOWN:
+        problems.append(f"and {len(errors) - MAX_PROBLEMS_SHOWN} more problems")
     return JSONResponse(
-        {"detail": "; ".join(problems), "errors": jsonable_encoder(errors)},
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        {"detail": "; ".join(problems)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -26,6 +28,12 @@ MAX_QUERY_CHARS = 2_000
 MAX_DOCUMENT_CHARS = 1_000_000
 MAX_DOCUMENTS_PER_REQUEST = 1_000
 MAX_DOCUMENTS_PAGE = 500
+MAX_DOCUMENTS_OFFSET = 2**31 - 1
+MAX_METADATA_DEPTH = 8
+"""Objects and lists nested in a document's metadata, at most (Qdrant's payload reader
+refuses deeper nesting at search and load time, so it is refused at the door)."""
+MAX_METADATA_BYTES = 64 * 1024
+_UNADDRESSABLE_IDS = {".", ".."}
 MAX_TOP_K = 100
 MAX_CHUNK_TOKENS = 512
 
@@ -204,11 +212,40 @@ class CollectionList(BaseModel):
 
 
 class DocumentIn(StrictModel):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        description="Your id of the document: '/' is allowed, control characters and '.' or "
+        "'..' between slashes are not (a URL cannot address them)."
+    )
     text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DOCUMENT_CHARS)]
     title: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     source: Annotated[str, StringConstraints(max_length=2_000)] | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Plain JSON, nested at most {MAX_METADATA_DEPTH} levels, at most "
+        f"{MAX_METADATA_BYTES // 1024} KiB.",
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _addressable(cls, document_id: str) -> str:
+        if not document_id.strip() or _UNADDRESSABLE_IDS & set(document_id.split("/")):
+            raise ValueError(
+                "an id cannot be blank or have '.' or '..' between slashes: URLs drop such "
+                "segments, so the document could not be read or deleted"
+            )
+        if any(unicodedata.category(char) == "Cc" for char in document_id):
+            raise ValueError("an id cannot hold control characters (NUL, tab, line breaks)")
+        return document_id
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        if _depth(metadata) > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
+        size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata takes {size} bytes as JSON, more than {MAX_METADATA_BYTES}")
+        return metadata
 
     @field_validator("text")
     @classmethod
@@ -216,6 +253,22 @@ class DocumentIn(StrictModel):
         if not clean_text(text):
             raise ValueError("text is empty once whitespace and invisible characters are removed")
         return text
+
+
+def _depth(value: Any) -> int:
+    """How many objects and lists are nested in `value` (0 for a plain value)."""
+    depth, level = 0, [value]
+    while level:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+    return depth
 
 
 class IngestRequest(StrictModel):

@@ -22,12 +22,19 @@ A date without a UTC offset is read as UTC, as Qdrant reads stored dates.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from retrieval.errors import InvalidInput
 
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
+"""Qdrant stores integers as 64-bit."""
+_FIELD_NAME = re.compile(r"\w[\w-]{0,63}(?:\.\w[\w-]{0,63}){0,7}")
+"""A metadata field, or a nested one as parts joined by '.': what a payload key path can
+address (no '$', brackets, quotes, spaces or control characters)."""
 MAX_FILTER_DEPTH = 5
 """Filter objects nested in one another, the outermost counting as 1."""
 MAX_FILTER_CONDITIONS = 64
@@ -204,15 +211,26 @@ def _either(filters: list[Filter]) -> Filter:
 
 
 def _key(value: object, path: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{path}: expected a non-empty field name, got {_show(value)}")
+    if not isinstance(value, str) or not _FIELD_NAME.fullmatch(value):
+        raise InvalidInput(
+            f"{path}: expected a metadata field name (letters, digits, '_', '-', and '.' "
+            f"between the parts of a nested field; at most 64), got {_show(value)}"
+        )
+    return value
+
+
+def _check_integer(value: int, path: str) -> int:
+    if not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise InvalidInput(f"{path}: integers in filters lie within -2^63..2^63-1")
     return value
 
 
 def _match_value(value: object, path: str) -> MatchValue:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"{path}: expected a finite number, got {_show(value)}")
-    if isinstance(value, str | int | float):  # bool is an int
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _check_integer(value, path)
+    if isinstance(value, str | float | bool):
         return value
     raise InvalidInput(f"{path}: expected a string, number or boolean, got {_show(value)}")
 
@@ -234,7 +252,7 @@ def _any_values(data: object, path: str) -> AnyValues:
     if all(isinstance(value, str) for value in data):
         return tuple(str(value) for value in data)
     if all(isinstance(value, int) and not isinstance(value, bool) for value in data):
-        return tuple(int(value) for value in data)
+        return tuple(_check_integer(int(value), path) for value in data)
     raise InvalidInput(f"{path}: expected strings only or integers only, got {_show(list(data))}")
 
 
@@ -251,20 +269,12 @@ def _range(key: str, data: object, path: str) -> Range | DateRange:
     numbers: dict[str, float] = {}
     dates: dict[str, datetime] = {}
     for name in _BOUNDS:
-        if name not in data:
-            continue
-        value = data[name]
-        bound_path = f"{path}.{name}"
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise InvalidInput(f"{bound_path}: expected a finite number, got {_show(value)}")
-            numbers[name] = float(value)
-        elif isinstance(value, str) and (parsed := _parse_date(value)) is not None:
-            dates[name] = parsed
-        else:
-            raise InvalidInput(
-                f"{bound_path}: expected a number or an ISO-8601 date, got {_show(value)}"
-            )
+        if name in data:
+            bound = _bound(data[name], f"{path}.{name}")
+            if isinstance(bound, datetime):
+                dates[name] = bound
+            else:
+                numbers[name] = bound
     if numbers and dates:
         raise InvalidInput(
             f"{path}: mixed number and date bounds (numbers: {', '.join(numbers)}; "
@@ -273,6 +283,19 @@ def _range(key: str, data: object, path: str) -> Range | DateRange:
     if dates:
         return DateRange(key, **dates)
     return Range(key, **numbers)
+
+
+def _bound(value: object, path: str) -> float | datetime:
+    """A range bound: a finite number (integers within 64 bits) or an ISO-8601 date."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(_check_integer(value, path))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{path}: expected a finite number, got {_show(value)}")
+        return value
+    if isinstance(value, str) and (parsed := _parse_date(value)) is not None:
+        return parsed
+    raise InvalidInput(f"{path}: expected a number or an ISO-8601 date, got {_show(value)}")
 
 
 def _parse_date(text: str) -> datetime | None:
@@ -284,5 +307,7 @@ def _parse_date(text: str) -> datetime | None:
 
 
 def _show(value: object) -> str:
+    if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        return "an integer out of range"  # repr of 10**400 is 400 digits (and slow beyond)
     shown = repr(value)
     return shown if len(shown) <= 80 else f"{shown[:77]}..."

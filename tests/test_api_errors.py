@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.schemas import MAX_DOCUMENT_CHARS, MAX_QUERY_CHARS, MAX_TOP_K
+from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
 
 
@@ -140,3 +144,118 @@ def test_duplicate_document_ids_in_one_request_are_422(
     assert response.status_code == 422
     assert detail(response) == "document id 'password' appears more than once in one request"
     assert snapshot(api) == stored
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"query": "\\ud800"}', "body.query holds a lone surrogate"),
+        ('{"query": "reset", "threshold": NaN}', "NaN is not valid JSON"),
+        ('{"query": "reset", "top_k": Infinity}', "Infinity is not valid JSON"),
+        ('{"query": "reset", "filter": {"\\udfff": 1}}', "body.filter (a key) holds a lone"),
+    ],
+)
+def test_what_json_cannot_store_is_refused_while_parsing(
+    api: TestClient, stored: dict[str, Any], body: str, message: str
+) -> None:
+    response = api.post(
+        "/collections/kb/search", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert message in detail(response)
+    assert snapshot(api) == stored
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"id": "..", "text": "x"}, "cannot be blank or have '.' or '..' between slashes"),
+        ({"id": ".", "text": "x"}, "cannot be blank or have '.' or '..' between slashes"),
+        ({"id": "a/../b", "text": "x"}, "cannot be blank or have '.' or '..' between slashes"),
+        ({"id": "  ", "text": "x"}, "cannot be blank"),
+        ({"id": "a\u0000b", "text": "x"}, "cannot hold control characters"),
+        ({"id": "a\nb", "text": "x"}, "cannot hold control characters"),
+        ({"id": "d", "text": "\ud800"}, "body.documents[0].text holds a lone surrogate"),
+        ({"id": "d", "text": "x", "metadata": {"a": 1.5e400}}, "Infinity is not valid JSON"),
+    ],
+)
+def test_documents_that_could_not_be_addressed_or_stored_are_refused(
+    api: TestClient, stored: dict[str, Any], document: dict[str, Any], message: str
+) -> None:
+    body = json.dumps({"documents": [document]}, allow_nan=True)
+    response = api.post(
+        "/collections/kb/documents", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert message in detail(response)
+    assert snapshot(api) == stored
+
+
+def nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"child": value}
+    return value
+
+
+def test_metadata_the_engine_cannot_hold_is_refused(
+    api: TestClient, stored: dict[str, Any]
+) -> None:
+    deep = {"documents": [{"id": "deep", "text": "x", "metadata": nested(127)}]}
+    response = api.post("/collections/kb/documents", json=deep)
+    assert response.status_code == 422
+    assert (
+        detail(response)
+        == "documents.0.metadata: Value error, metadata is nested more than 8 levels deep"
+    )
+    big = {"documents": [{"id": "big", "text": "x", "metadata": {"notes": "n" * 70_000}}]}
+    response = api.post("/collections/kb/documents", json=big)
+    assert response.status_code == 422
+    assert "more than 65536" in detail(response)
+    assert snapshot(api) == stored
+    # Eight levels are fine, and searchable afterwards.
+    ingest(api, [{"id": "eight", "text": "Refunds take five days.", "metadata": nested(8)}])
+    assert search(api, "refund", threshold=-1)["hits"]
+
+
+def test_a_refused_body_is_not_echoed(api: TestClient, stored: dict[str, Any]) -> None:
+    response = api.post("/collections/kb/search", json={"query": "q" * 3_000_000})
+    assert response.status_code == 422
+    assert len(response.content) < 1_000
+    assert detail(response) == "query: String should have at most 2000 characters"
+
+
+def test_a_huge_page_offset_is_refused(api: TestClient, stored: dict[str, Any]) -> None:
+    response = api.get("/collections/kb/documents", params={"offset": 2**63})
+    assert response.status_code == 422
+    assert "offset: Input should be less than or equal to 2147483647" in detail(response)
+
+
+HARD_IDS = ["a/b", "a b", "%2e%2e", "%2F", "100%", "?x=1", "#frag", "é/字", "a//b", ".a/..b"]
+
+
+def test_hard_ids_reach_their_own_document_only(live_url: str) -> None:
+    """Through httpx against a real server (the test client decodes paths twice)."""
+    with httpx.Client(base_url=live_url) as client:
+        assert client.post("/collections", json={"name": "ids"}).status_code == 201
+        documents = [{"id": i, "text": f"Text {n}."} for n, i in enumerate([*HARD_IDS, "other"])]
+        job = client.post("/collections/ids/documents", json={"documents": documents}).json()
+        assert wait_for_job(client, job["id"])["status"] == "succeeded"
+        for document_id in HARD_IDS:
+            path = f"/collections/ids/documents/{quote(document_id, safe='/')}"
+            assert client.get(path).json()["id"] == document_id
+            assert client.delete(path).status_code == 204
+            assert client.get(path).status_code == 404
+        assert client.get("/collections/ids/documents/other").status_code == 200
+        assert client.get("/collections/ids").json()["document_count"] == 1
+
+
+def test_every_error_answer_is_documented_as_a_detail_string(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(schema)
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for code in ("422",):
+                if code in operation["responses"]:
+                    reference = operation["responses"][code]["content"]["application/json"]
+                    assert reference["schema"]["$ref"].endswith("/ErrorResponse"), path

@@ -24,6 +24,13 @@ EN = {"key": "lang", "match": "en"}
 FR = {"key": "lang", "match": "fr"}
 
 
+FIELD_RULE = (
+    "expected a metadata field name (letters, digits, '_', '-', and '.' between the parts of "
+    "a nested field; at most 64)"
+)
+INTEGER_RULE = "integers in filters lie within -2^63..2^63-1"
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -153,8 +160,13 @@ def test_conditions_up_to_the_limit_are_accepted() -> None:
             {"key": "lang", "match": "en", "any": ["fr"]},
             "filter: expected exactly one of 'match', 'any' or 'range' beside 'key', got 2",
         ),
-        ({"key": "", "match": "en"}, "filter.key: expected a non-empty field name, got ''"),
-        ({"key": 3, "match": "en"}, "filter.key: expected a non-empty field name, got 3"),
+        ({"key": "", "match": "en"}, f"filter.key: {FIELD_RULE}, got ''"),
+        ({"key": 3, "match": "en"}, f"filter.key: {FIELD_RULE}, got 3"),
+        ({"key": "$where", "match": "1"}, f"filter.key: {FIELD_RULE}, got '$where'"),
+        ({"key": "a\x00b", "match": "1"}, f"filter.key: {FIELD_RULE}, got 'a\\x00b'"),
+        ({"key": "n", "match": 2**70}, f"filter.match: {INTEGER_RULE}"),
+        ({"key": "n", "any": [1, 2**64]}, f"filter.any: {INTEGER_RULE}"),
+        ({"key": "n", "range": {"gt": 10**400}}, f"filter.range.gt: {INTEGER_RULE}"),
         (
             {"key": "lang", "match": ["en"]},
             "filter.match: expected a string, number or boolean, got ['en']",

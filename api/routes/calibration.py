@@ -7,12 +7,13 @@ from fastapi import APIRouter, Response
 from api.deps import CalibratorDep
 from api.plots import calibration_png
 from api.schemas import CalibrateRequest, CalibrationPublic
+from api.strict_json import StrictJsonRoute
 from retrieval.calibration import Target, TargetKind
 from retrieval.calibrator import CalibrationReport, PairSample, QuerySample
 from retrieval.catalog import CollectionMode
 from retrieval.errors import NotFound
 
-router = APIRouter(prefix="/collections/{name}", tags=["calibration"])
+router = APIRouter(prefix="/collections/{name}", tags=["calibration"], route_class=StrictJsonRoute)
 
 
 @router.post("/calibrate", operation_id="calibrate_collection")

@@ -11,11 +11,12 @@ from api.schemas import (
     CollectionPublic,
     CollectionUpdate,
 )
+from api.strict_json import StrictJsonRoute
 from ingest.pipeline import submit_reindex
 from retrieval.catalog import CollectionMode
 from retrieval.collections import CollectionSummary, IndexChange, NewCollection
 
-router = APIRouter(prefix="/collections", tags=["collections"])
+router = APIRouter(prefix="/collections", tags=["collections"], route_class=StrictJsonRoute)
 
 
 def public(summary: CollectionSummary) -> CollectionPublic:

@@ -8,16 +8,20 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CatalogDep, CollectionsDep, JobQueueDep
 from api.schemas import (
+    MAX_DOCUMENTS_OFFSET,
     MAX_DOCUMENTS_PAGE,
     DocumentList,
     DocumentPublic,
     IngestRequest,
     JobPublic,
 )
+from api.strict_json import StrictJsonRoute
 from ingest.pipeline import submit_documents
 from retrieval.catalog import DocumentInput
 
-router = APIRouter(prefix="/collections/{name}/documents", tags=["documents"])
+router = APIRouter(
+    prefix="/collections/{name}/documents", tags=["documents"], route_class=StrictJsonRoute
+)
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, operation_id="ingest_documents")
@@ -48,7 +52,7 @@ def ingest_documents(
 def list_documents(
     name: str,
     catalog: CatalogDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DOCUMENTS_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_DOCUMENTS_PAGE)] = 50,
 ) -> DocumentList:
     """One page of the collection's documents, ordered by id."""

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 
 from api.deps import CatalogDep
 from api.schemas import JobPublic
+from api.strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=StrictJsonRoute)
 
 
 @router.get("/{job_id}", operation_id="get_job")

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 
 from api.deps import ServicesDep
 from api.schemas import ModelList, ModelPublic
+from api.strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], route_class=StrictJsonRoute)
 
 
 @router.get("", operation_id="list_models")

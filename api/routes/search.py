@@ -6,10 +6,11 @@ from fastapi import APIRouter
 
 from api.deps import SearcherDep
 from api.schemas import SearchRequest, SearchResponse
+from api.strict_json import StrictJsonRoute
 from retrieval.catalog import CollectionMode
 from retrieval.filters import parse_filter
 
-router = APIRouter(prefix="/collections/{name}", tags=["search"])
+router = APIRouter(prefix="/collections/{name}", tags=["search"], route_class=StrictJsonRoute)
 
 
 @router.post("/search", operation_id="search")
