@@ -53,6 +53,7 @@ def build_job_queue(services: Services) -> JobQueue:
         return CeleryJobQueue(app=create_celery_app(settings), broker_url=settings.broker_url)
     return ThreadJobQueue(
         context=services.ingest_context,
+        retry_delays_s=settings.ingest_retry_delays_s,
         recovered_job_ids=services.catalog.unfinished_job_ids(),
     )
 

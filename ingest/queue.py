@@ -16,3 +16,7 @@ class JobQueue(Protocol):
 
     def close(self) -> None:
         """Stop taking jobs and release resources."""
+
+    def is_running(self) -> bool:
+        """Whether jobs submitted now will run (readiness)."""
+        ...

@@ -17,9 +17,11 @@ class ThreadJobQueue:
     """Runs jobs one at a time, in submission order, in a daemon thread.
 
     A backing-service outage is retried with backoff (`retry_delays_s`), then the job is
-    failed. `close()` interrupts the job in progress at its next document; it and the jobs not
-    started stay queued or running in the catalog, and `recovered_job_ids` hands them to the
-    next process, which runs them first.
+    failed. When even that cannot be recorded (the catalog is down), the job is kept and tried
+    again at the last delay until the catalog is back: nothing else could run meanwhile, and
+    the thread never dies of it. `close()` interrupts the job in progress at its next
+    document; it and the jobs not started stay queued or running in the catalog, and
+    `recovered_job_ids` hands them to the next process, which runs them first.
     """
 
     _STOP = ""
@@ -31,6 +33,8 @@ class ThreadJobQueue:
         retry_delays_s: tuple[float, ...] = (1.0, 4.0, 15.0),
         recovered_job_ids: Iterable[str] = (),
     ) -> None:
+        if not retry_delays_s:
+            raise ValueError("retry_delays_s needs at least one delay")
         self._context = context
         self._retry_delays_s = retry_delays_s
         self._jobs: queue.Queue[str] = queue.Queue()
@@ -50,6 +54,9 @@ class ThreadJobQueue:
         self._jobs.put(self._STOP)
         self._thread.join()
 
+    def is_running(self) -> bool:
+        return self._thread.is_alive() and not self._stopping.is_set()
+
     def _work(self) -> None:
         while True:
             job_id = self._jobs.get()
@@ -57,16 +64,20 @@ class ThreadJobQueue:
                 if job_id == self._STOP or self._stopping.is_set():
                     return
                 self._run_with_retries(job_id)
+            except Exception:
+                logger.exception("job %s: unexpected error; the ingestion thread goes on", job_id)
             finally:
                 self._jobs.task_done()
 
     def _run_with_retries(self, job_id: str) -> None:
-        for attempt in range(len(self._retry_delays_s) + 1):
+        attempt = 0
+        while True:
+            final = attempt >= len(self._retry_delays_s)
             try:
                 run_job(
                     job_id,
                     self._context,
-                    final_attempt=attempt == len(self._retry_delays_s),
+                    final_attempt=final,
                     should_stop=self._stopping.is_set,
                 )
                 return
@@ -74,10 +85,18 @@ class ThreadJobQueue:
                 logger.info("job %s interrupted by shutdown; it runs again after a restart", job_id)
                 return
             except Unavailable:
-                delay = self._retry_delays_s[attempt]
-                logger.warning("job %s: backing service unavailable, retry in %.0fs", job_id, delay)
+                delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
+                if final:
+                    logger.error(
+                        "job %s: could not even record its failure (the catalog is down); "
+                        "trying again in %.0fs",
+                        job_id,
+                        delay,
+                    )
+                else:
+                    logger.warning(
+                        "job %s: backing service unavailable, retry in %.0fs", job_id, delay
+                    )
+                attempt += 1
                 if self._stopping.wait(delay):
                     return
-            except Exception:
-                logger.exception("job %s crashed", job_id)
-                return

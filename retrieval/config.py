@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    ingest_retry_delays_s: tuple[float, ...] = Field(
+        default=(1.0, 4.0, 15.0),
+        min_length=1,
+        description="Embedded mode: waits between tries of a job while a backing service is "
+        "down; after the last the job fails (or, if even that cannot be recorded, is tried "
+        "again at the last delay until the catalog is back).",
+    )
     optimize_after_points: int = Field(
         default=20_000,
         ge=1,

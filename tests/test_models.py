@@ -175,6 +175,9 @@ class _HeldJobs:
     def close(self) -> None:
         pass
 
+    def is_running(self) -> bool:
+        return True
+
 
 def stage(services: Services, documents: list[dict[str, Any]]) -> str:
     queue = _HeldJobs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,12 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import cli
-from retrieval.catalog import Catalog
+from ingest.thread_queue import ThreadJobQueue
+from retrieval.catalog import Catalog, DocumentInput
+from retrieval.collections import NewCollection
 from retrieval.config import Settings
 from retrieval.models.registry import ModelRegistry
+from retrieval.services import Services
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
 
@@ -112,6 +116,69 @@ def test_catalog_outage_is_503_and_the_service_recovers(
             admin.execute(f'ALTER DATABASE "{postgres_database}" WITH ALLOW_CONNECTIONS true')
         assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
         assert api.get("/collections").json()["count"] == 1
+
+
+def block_connections(database: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (database,),
+        )
+
+
+def allow_connections(database: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+
+
+@pytest.mark.postgres
+def test_ingestion_outlives_a_catalog_outage_longer_than_its_retries(
+    tmp_path: Path, models: ModelRegistry, postgres_database: str
+) -> None:
+    """Once the job's tries are spent, not even its failure can be recorded: the thread keeps
+    the job, stays alive, and runs it when the database is back."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{postgres_database}",
+        ingest_retry_delays_s=(0.05, 0.1),
+    )
+    services = Services.open(settings, models=models)
+    queue = ThreadJobQueue(context=services.ingest_context, retry_delays_s=(0.05, 0.1))
+    try:
+        services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
+        job = services.catalog.stage_documents(
+            "kb", [DocumentInput(id="password", text=DOCUMENTS[0]["text"])]
+        )
+        block_connections(postgres_database)
+        queue.submit(job.id)
+        time.sleep(1.5)  # every try and the attempt to record the failure have failed by now
+        assert queue.is_running()
+
+        allow_connections(postgres_database)
+        deadline = time.monotonic() + 60
+        while services.catalog.get_job(job.id).status != "succeeded":
+            assert time.monotonic() < deadline, services.catalog.get_job(job.id)
+            time.sleep(0.1)
+        hits = services.searcher.search("kb", "reset my password").hits
+        assert hits[0].document_id == "password"
+    finally:
+        allow_connections(postgres_database)
+        queue.close()
+        services.close()
+
+
+def test_readiness_reports_an_ingestion_thread_that_stopped(api: TestClient) -> None:
+    assert api.get("/health/live").json() == {"status": "ok"}
+    assert api.get("/health/ready").status_code == 200
+    api.app.state.job_queue.close()  # type: ignore[attr-defined]
+
+    ready = api.get("/health/ready")
+
+    assert ready.status_code == 503
+    assert ready.json()["detail"].startswith("not ready: the ingestion thread is not running")
+    assert api.get("/healthz").status_code == 503
+    assert api.get("/health/live").status_code == 200
 
 
 # qdrant-client checks the server's version from a background thread and warns when it cannot.

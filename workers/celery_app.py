@@ -63,3 +63,12 @@ class CeleryJobQueue:
 
     def close(self) -> None:
         self._app.close()
+
+    def is_running(self) -> bool:
+        """Whether the broker takes connections now (workers are checked by their own probes)."""
+        try:
+            with self._app.connection_for_write() as connection:
+                connection.connect()
+        except (KombuError, OSError):
+            return False
+        return True

@@ -232,6 +232,9 @@ class InlineJobQueue:
     def close(self) -> None:
         pass
 
+    def is_running(self) -> bool:
+        return True
+
 
 def evaluate_beir(
     services: Services,
