@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.body_limit import DeclaredBodyLimit
 from api.routes import calibration, collections, documents, health, jobs, search
 from api.routes.models import router as models_router
 from api.schemas import ErrorResponse
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Fa
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(DeclaredBodyLimit, max_bytes=settings.max_request_bytes)
     for router in (
         collections.router,
         documents.router,

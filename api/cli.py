@@ -72,10 +72,14 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from retrieval.config import VectorBackend
+    from retrieval.data_lock import DataDirLock
 
     settings = load_settings()
     try:
         settings.ensure_separate_workers_allowed()
+        if settings.vector_backend is VectorBackend.EDGE:
+            DataDirLock.check(settings.data_dir)
     except ConfigurationError as exc:
         raise fail(str(exc)) from exc
     uvicorn.run(

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted; a larger one is refused with 413.",
+    )
     ingest_retry_delays_s: tuple[float, ...] = Field(
         default=(1.0, 4.0, 15.0),
         min_length=1,

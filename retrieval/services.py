@@ -8,7 +8,8 @@ from ingest.pipeline import IngestContext
 from retrieval.calibrator import Calibrator
 from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
-from retrieval.config import Settings
+from retrieval.config import Settings, VectorBackend
+from retrieval.data_lock import DataDirLock
 from retrieval.lexical import LexicalEncoder
 from retrieval.models.registry import ModelRegistry
 from retrieval.search import Searcher
@@ -28,6 +29,8 @@ class Services:
     calibrator: Calibrator
     collections: CollectionManager
     ingest_context: IngestContext
+    data_lock: DataDirLock | None
+    """Held while the embedded store is open: its folder belongs to this process."""
 
     @classmethod
     def open(cls, settings: Settings, *, models: ModelRegistry | None = None) -> Services:
@@ -37,12 +40,23 @@ class Services:
         be loaded (several services in one process, tests).
         """
         models = models or ModelRegistry.from_settings(settings)
-        catalog = Catalog.from_url(settings.catalog_url)
+        data_lock = None
+        if settings.vector_backend is VectorBackend.EDGE:
+            data_lock = DataDirLock(settings.data_dir)
+            data_lock.acquire()
+        try:
+            catalog = Catalog.from_url(settings.catalog_url)
+        except BaseException:
+            if data_lock is not None:
+                data_lock.release()
+            raise
         try:
             catalog.upgrade_schema()
             store = open_vector_store(settings)
         except BaseException:
             catalog.close()
+            if data_lock is not None:
+                data_lock.release()
             raise
         lexical = LexicalEncoder()
         searcher = Searcher(models=models, store=store, catalog=catalog, lexical=lexical)
@@ -57,8 +71,11 @@ class Services:
             ingest_context=IngestContext(
                 catalog=catalog, models=models, store=store, lexical=lexical
             ),
+            data_lock=data_lock,
         )
 
     def close(self) -> None:
         self.store.close()
         self.catalog.close()
+        if self.data_lock is not None:
+            self.data_lock.release()

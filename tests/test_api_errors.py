@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +12,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.schemas import MAX_DOCUMENT_CHARS, MAX_QUERY_CHARS, MAX_TOP_K
+from retrieval.config import Settings
+from retrieval.models.registry import ModelRegistry
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
 
@@ -259,3 +264,30 @@ def test_every_error_answer_is_documented_as_a_detail_string(api: TestClient) ->
                 if code in operation["responses"]:
                     reference = operation["responses"][code]["content"]["application/json"]
                     assert reference["schema"]["$ref"].endswith("/ErrorResponse"), path
+
+
+def test_a_body_over_the_limit_is_413_naming_it(tmp_path: Path, models: ModelRegistry) -> None:
+    settings = Settings(data_dir=tmp_path / "data", max_request_bytes=4096)
+    with TestClient(create_app(settings, models=models)) as api:
+        create_collection(api)
+        response = api.post(
+            "/collections/kb/documents", json={"documents": [{"id": "a", "text": "x" * 5000}]}
+        )
+        assert response.status_code == 413
+        assert detail(response).startswith("the request body is 5")
+        assert "more than the limit of 4096 bytes (SEMSEARCH_MAX_REQUEST_BYTES)" in detail(response)
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"documents": [{"id": "a", "text": "'
+            yield b"x" * 5000
+            yield b'"}]}'
+
+        chunked = api.post(
+            "/collections/kb/documents",
+            content=chunks(),
+            headers={"content-type": "application/json"},
+        )
+        assert chunked.status_code == 413
+        assert "more than the limit of 4096 bytes" in detail(chunked)
+        assert api.get("/collections/kb").json()["document_count"] == 0
+        assert api.get("/health/ready").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from ingest.thread_queue import ThreadJobQueue
 from retrieval.catalog import Catalog, DocumentInput
 from retrieval.collections import NewCollection
 from retrieval.config import Settings
+from retrieval.errors import ConfigurationError
 from retrieval.models.registry import ModelRegistry
 from retrieval.services import Services
 from tests.conftest import wait_for_job
@@ -215,3 +217,23 @@ def test_worker_without_a_broker_is_refused() -> None:
     result = CliRunner().invoke(cli, ["worker"])
     assert result.exit_code == 2
     assert "SEMSEARCH_BROKER_URL" in result.output
+
+
+def test_a_second_process_on_the_same_data_folder_stops_at_start_up(
+    tmp_path: Path, models: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    first = Services.open(settings, models=models)
+    try:
+        with pytest.raises(
+            ConfigurationError,
+            match=f"the data folder {settings.data_dir} is in use by process {os.getpid()}",
+        ):
+            Services.open(settings, models=models)
+        monkeypatch.setenv("SEMSEARCH_DATA_DIR", str(settings.data_dir))
+        result = CliRunner().invoke(cli, ["serve", "--port", "1"])
+        assert result.exit_code == 2
+        assert "belongs to one process" in " ".join(result.output.split())
+    finally:
+        first.close()
+    Services.open(settings, models=models).close()  # released with the first one
