@@ -193,6 +193,12 @@ def run_job(
         work(job, context, should_stop=should_stop)
     except JobInterrupted:
         raise
+    except NotFound:
+        if not _job_exists(context.catalog, job_id):
+            logger.warning("job %s vanished with its collection while it ran", job_id)
+            return
+        logger.exception("job %s failed", job_id)
+        _fail_job(context, job, "its collection or a document vanished while it ran")
     except Unavailable as exc:
         if not final_attempt:
             raise
@@ -201,6 +207,14 @@ def run_job(
     except Exception as exc:
         logger.exception("job %s failed", job_id)
         _fail_job(context, job, f"{type(exc).__name__}: {exc}")
+
+
+def _job_exists(catalog: Catalog, job_id: str) -> bool:
+    try:
+        catalog.get_job(job_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _fail_job(context: IngestContext, job: JobRecord, error: str) -> None:

@@ -108,6 +108,12 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+def new_store_name(collection: str) -> str:
+    """A vector-store collection name never used before: a job still writing to the vectors of
+    a deleted (or re-indexed) collection can never write into its successor's."""
+    return f"{collection}.{uuid.uuid4().hex[:12]}"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -365,7 +371,7 @@ class CollectionRow(Base):
     filterable: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     store_name: Mapped[str] = mapped_column(String(80))
     generation: Mapped[int] = mapped_column(Integer, default=0)
-    """Re-indexes so far; generation g > 0 lives in the store collection "<name>.<g>"."""
+    """Re-indexes so far."""
     reindex: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The re-index under way: {"job_id", "store_name", "settings": IndexSettings}."""
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -636,7 +642,7 @@ class Catalog:
                 dimension=spec.dimension,
                 mode=spec.mode.value,
                 filterable=dict(spec.filterable),
-                store_name=spec.name,
+                store_name=new_store_name(spec.name),
                 generation=0,
             )
             session.add(row)
@@ -731,9 +737,7 @@ class Catalog:
             )
             session.add(job)
             row.generation += 1
-            reindex = Reindex(
-                job_id=job.id, store_name=f"{row.name}.{row.generation}", settings=settings
-            )
+            reindex = Reindex(job_id=job.id, store_name=new_store_name(row.name), settings=settings)
             row.reindex = {
                 "job_id": reindex.job_id,
                 "store_name": reindex.store_name,

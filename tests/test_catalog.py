@@ -445,7 +445,7 @@ def indexed(hash_: str, chunks: int = 1) -> IndexedDocument:
 
 
 def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: Catalog) -> None:
-    catalog.create_collection(spec())
+    created = catalog.create_collection(spec())
     catalog.stage_documents("kb", [DocumentInput(id="a", text="alpha")])
     new_settings = IndexSettings(
         model="multilingual-e5-small",
@@ -456,7 +456,8 @@ def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: C
     )
     reindex, job = catalog.start_reindex("kb", new_settings)
     assert (job.kind, job.documents_total) == (JobKind.REINDEX, 1)
-    assert reindex.store_name == "kb.1"
+    assert reindex.store_name.startswith("kb.")
+    assert reindex.store_name != created.store_name
     with pytest.raises(Conflict, match="being re-indexed"):
         catalog.start_reindex("kb", new_settings)
     hash_a = catalog.get_document("kb", "a").content_hash
@@ -464,21 +465,21 @@ def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: C
     # A document staged meanwhile: the swap is refused until the re-index holds it too.
     catalog.stage_documents("kb", [DocumentInput(id="b", text="beta")])
     assert catalog.complete_reindex("kb", job.id, {"a": indexed(hash_a)}) is None
-    assert catalog.get_collection("kb").store_name == "kb"
+    assert catalog.get_collection("kb").store_name == created.store_name
     hash_b = catalog.get_document("kb", "b").content_hash
 
     retired = catalog.complete_reindex(
         "kb", job.id, {"a": indexed(hash_a), "b": indexed(hash_b, chunks=3)}
     )
 
-    assert retired == "kb"
+    assert retired == created.store_name
     collection = catalog.get_collection("kb")
     assert (collection.model, collection.chunk_max_tokens, collection.term_map) == (
         "multilingual-e5-small",
         400,
         {},
     )
-    assert (collection.store_name, collection.reindex) == ("kb.1", None)
+    assert (collection.store_name, collection.reindex) == (reindex.store_name, None)
     document = catalog.get_document("kb", "b")
     assert (document.status, document.chunk_count, document.indexed_hash) == ("indexed", 3, hash_b)
     assert catalog.language_counts("kb") == (14, 2)
@@ -497,13 +498,16 @@ def test_an_abandoned_reindex_leaves_the_collection_as_it_was(catalog: Catalog) 
     assert catalog.abandon_reindex("kb", job.id) == reindex.store_name
 
     after = catalog.get_collection("kb")
-    assert (after.model, after.store_name, after.reindex) == (before.model, "kb", None)
+    assert (after.model, after.store_name, after.reindex) == (before.model, before.store_name, None)
     # The next re-index gets a fresh store collection, never the abandoned one's.
-    assert catalog.start_reindex("kb", settings)[0].store_name == "kb.2"
+    assert catalog.start_reindex("kb", settings)[0].store_name not in {
+        reindex.store_name,
+        before.store_name,
+    }
 
 
 def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> None:
-    catalog.create_collection(spec())
+    old_store = catalog.create_collection(spec()).store_name
     catalog.stage_documents("kb", [DocumentInput(id="a", text="alpha")])
     hash_a = catalog.get_document("kb", "a").content_hash
     _, job = catalog.start_reindex(
@@ -514,6 +518,8 @@ def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> 
     )
     catalog.complete_reindex("kb", job.id, {"a": indexed(hash_a, chunks=2)})
 
-    catalog.mark_document_indexed("kb", "a", indexed_hash=hash_a, chunk_count=9, store_name="kb")
+    catalog.mark_document_indexed(
+        "kb", "a", indexed_hash=hash_a, chunk_count=9, store_name=old_store
+    )
 
     assert catalog.get_document("kb", "a").chunk_count == 2

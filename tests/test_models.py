@@ -346,3 +346,27 @@ def test_a_term_map_on_both_sides_brings_jargon_documents_closer(api: TestClient
         score_alone = next(h["score"] for h in alone["hits"] if h["document_id"] == expected)
         gains.append(score_both - score_alone)
     assert all(gain > 0.02 for gain in gains), gains
+
+
+def test_a_collection_deleted_and_recreated_mid_job_gets_no_ghost_points(
+    services: Services,
+) -> None:
+    services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
+    job_id = stage(services, CHINESE_DOCUMENTS)
+    replaced: list[bool] = []
+
+    def replace_the_collection_once() -> bool:
+        if not replaced:
+            services.collections.delete("kb")
+            services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
+            replaced.append(True)
+        return False
+
+    run_job(
+        job_id, services.ingest_context, final_attempt=True, should_stop=replace_the_collection_once
+    )
+
+    collection = services.catalog.get_collection("kb")
+    assert services.store.count(collection.store_name) == 0
+    assert services.searcher.search("kb", "苹果手机电池不耐用").hits == []
+    assert services.catalog.document_count("kb") == 0
