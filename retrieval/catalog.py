@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.sql.expression import Executable
 
 from retrieval.errors import ConfigurationError, Conflict, InvalidInput, NotFound, Unavailable
+
+logger = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 4_000
 """Error texts stored on documents and jobs are cut to this length."""
@@ -514,9 +517,10 @@ def _translate_errors() -> Iterator[None]:
     except (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError) as exc:
         cause = getattr(exc, "orig", None) or exc
         detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        # The cause names hosts, ports and users: for the operator's log, not for clients.
+        logger.warning("catalog database unavailable: %s", detail)
         raise Unavailable(
-            f"catalog database unavailable: {detail}; check that it is running and reachable, "
-            "then retry"
+            "catalog database unavailable: check that it is running and reachable, then retry"
         ) from exc
     except IntegrityError as exc:
         raise Conflict(
