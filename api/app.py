@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api.body_limit import DeclaredBodyLimit
@@ -84,6 +85,13 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Fa
         lifespan=lifespan,
     )
     app.add_middleware(DeclaredBodyLimit, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["content-type", "authorization"],
+        )
     for router in (
         collections.router,
         documents.router,

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API, as JSON, e.g. "
+        '["https://kb.example.com"]. Empty (the default): no cross-origin calls.',
+    )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024,

@@ -291,3 +291,24 @@ def test_a_body_over_the_limit_is_413_naming_it(tmp_path: Path, models: ModelReg
         assert "more than the limit of 4096 bytes" in detail(chunked)
         assert api.get("/collections/kb").json()["document_count"] == 0
         assert api.get("/health/ready").status_code == 200
+
+
+def test_cross_origin_calls_are_off_unless_an_origin_is_allowed(
+    api: TestClient, tmp_path: Path, models: ModelRegistry
+) -> None:
+    preflight = {
+        "origin": "https://kb.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
+    closed = api.options("/collections/kb/search", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+
+    settings = Settings(data_dir=tmp_path / "cors", cors_origins=["https://kb.example.com"])
+    with TestClient(create_app(settings, models=models)) as open_api:
+        allowed = open_api.options("/collections/kb/search", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://kb.example.com"
+        other = open_api.options(
+            "/collections/kb/search", headers={**preflight, "origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
