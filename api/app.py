@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.body_limit import DeclaredBodyLimit
 from api.routes import calibration, collections, documents, health, jobs, search
@@ -103,6 +107,7 @@ def create_app(settings: Settings, *, models: ModelRegistry | None = None) -> Fa
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(health.router)
     app.add_exception_handler(SemsearchError, _semsearch_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app
 
@@ -115,6 +120,28 @@ async def _semsearch_error(request: Request, exc: Exception) -> JSONResponse:
     if code >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, exc)
     return JSONResponse({"detail": str(exc)}, status_code=code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors; a 405 lists every method of the path in `Allow` (Starlette
+    names only those of the first route that matched the path)."""
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc
+    if exc.status_code != status.HTTP_405_METHOD_NOT_ALLOWED:
+        return await http_exception_handler(request, exc)
+    allowed = sorted(
+        {
+            method
+            for route in request.app.router.routes
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods or ()
+        }
+    )
+    return JSONResponse(
+        {"detail": f"method {request.method} is not allowed here; use {', '.join(allowed)}"},
+        status_code=exc.status_code,
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
