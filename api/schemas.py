@@ -339,10 +339,14 @@ class SearchRequest(StrictModel):
 
 
 class HitPublic(BaseModel):
-    score: float = Field(description="The score the threshold applies to.")
+    score: float = Field(
+        description="The score the threshold applies to: the cosine similarity of query and "
+        "chunk under the collection's model, in every mode (hits in lexical and hybrid mode "
+        "come in their legs' rank order, not sorted by it)."
+    )
     dense_score: float = Field(description="Cosine similarity of query and chunk.")
     lexical_score: float | None = Field(
-        description="Share of the query's lexical tokens found in the chunk (hybrid)."
+        description="Share of the query's lexical tokens found in the chunk or its title."
     )
     fused_score: float | None = Field(
         description="Reciprocal rank fusion of both legs: the hits' order (hybrid)."

@@ -191,7 +191,15 @@ class Searcher:
                 query_filter=query_filter,
                 group_by_document=group_by_document,
             )
-            hits = [_hit(stored_hit, score=stored_hit.dense_score) for stored_hit in stored]
+            coverage = self._lexical.query_coverage(embedded_query)
+            hits = [
+                _hit(
+                    stored_hit,
+                    score=stored_hit.dense_score,
+                    lexical_score=coverage.of(_lexical_text(stored_hit)),
+                )
+                for stored_hit in stored
+            ]
         return SearchResult(
             collection=collection.name,
             query=embedded_query,
@@ -232,10 +240,7 @@ class Searcher:
         for stored_hit in stored:
             if lexical_only and not stored_hit.lexical_score:
                 continue  # a candidate of the dense leg alone
-            payload = stored_hit.payload
-            lexical_score = coverage.of(
-                f"{payload.title}\n{payload.text}" if payload.title else payload.text
-            )
+            lexical_score = coverage.of(_lexical_text(stored_hit))
             if stored_hit.dense_score >= threshold:
                 hits.append(
                     _hit(
@@ -248,6 +253,12 @@ class Searcher:
                 if len(hits) == top_k:
                     break
         return hits
+
+
+def _lexical_text(stored: StoredHit) -> str:
+    """What the lexical score reads of a hit: its document's title and the chunk."""
+    payload = stored.payload
+    return f"{payload.title}\n{payload.text}" if payload.title else payload.text
 
 
 def _hit(
