@@ -6,6 +6,9 @@ store, which is the only way an embedded Qdrant folder can serve both: it admits
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,3 +103,71 @@ def test_the_worker_embeds_with_each_collections_model(
     by_minilm = float(minilm.encode_queries(query)[0] @ minilm.encode_passages(indexed)[0])
     assert hit["dense_score"] == pytest.approx(by_e5, abs=2e-3)
     assert abs(hit["dense_score"] - by_minilm) > 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A Redis of the test's own, so that stopping it touches nobody else."""
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+
+def test_a_broker_outage_refuses_ingest_keeps_search_and_heals_itself(
+    tmp_path: Path, models: ModelRegistry
+) -> None:
+    port = free_port()
+    redis = start_redis(port)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        broker_url=f"redis://127.0.0.1:{port}/0",
+        broker_timeout_s=0.5,
+        celery_queue=f"semsearch-test-{uuid.uuid4().hex}",
+    )
+    app = create_app(settings, models=models)
+    try:
+        with TestClient(app) as api:
+            create_collection(api, threshold=0.3)
+            assert api.get("/health/ready").status_code == 200
+
+            redis.terminate()
+            redis.wait(timeout=10)
+            refused = api.post("/collections/kb/documents", json={"documents": DOCUMENTS[:1]})
+            assert refused.status_code == 503
+            assert "cannot be reached" in refused.json()["detail"]
+            ready = api.get("/health/ready")
+            assert ready.status_code == 503
+            assert "the job broker at redis://127.0.0.1" in ready.json()["detail"]
+            assert search(api, "reset my password")["hits"] == []  # search needs no broker
+
+            redis = start_redis(port)
+            assert api.get("/health/ready").status_code == 200
+            accepted = api.post("/collections/kb/documents", json={"documents": DOCUMENTS[:2]})
+            assert accepted.status_code == 202, accepted.text
+            services: Services = app.state.services
+            worker_app = create_celery_app(settings)
+            register_tasks(worker_app, context=lambda: services.ingest_context)
+            with start_worker(worker_app, pool="solo", perform_ping_check=False):
+                job = wait_for_job(api, accepted.json()["id"])
+            assert job["status"] == "succeeded", job
+            hits = search(api, "reset my password")["hits"]
+            assert hits[0]["document_id"] == "password"
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)

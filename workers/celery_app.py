@@ -66,9 +66,9 @@ class CeleryJobQueue:
 
     def is_running(self) -> bool:
         """Whether the broker takes connections now (workers are checked by their own probes)."""
-        try:
-            with self._app.connection_for_write() as connection:
+        with self._app.connection_for_write() as connection:
+            try:
                 connection.connect()
-        except (KombuError, OSError):
-            return False
+            except (KombuError, OSError, *connection.connection_errors):
+                return False
         return True
