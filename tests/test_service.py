@@ -170,6 +170,31 @@ def test_ingestion_outlives_a_catalog_outage_longer_than_its_retries(
         services.close()
 
 
+@pytest.mark.postgres
+def test_connections_dropped_between_requests_are_replaced_unseen(
+    tmp_path: Path, models: ModelRegistry, postgres_database: str
+) -> None:
+    """A database restart or a proxy's idle timeout kills pooled connections: the pool's
+    pre-ping replaces them, so not one request fails."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{postgres_database}",
+    )
+    with TestClient(create_app(settings, models=models)) as api:
+        create_collection(api, threshold=0.2)
+        ingest(api, DOCUMENTS[:2])
+        for _ in range(3):
+            with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (postgres_database,),
+                )
+            assert api.get("/collections/kb").status_code == 200
+            assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
+        ingest(api, DOCUMENTS[2:3])
+        assert api.get("/collections/kb").json()["document_count"] == 3
+
+
 def test_readiness_reports_an_ingestion_thread_that_stopped(api: TestClient) -> None:
     assert api.get("/health/live").json() == {"status": "ok"}
     assert api.get("/health/ready").status_code == 200
