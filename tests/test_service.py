@@ -73,6 +73,39 @@ def test_jobs_left_queued_at_shutdown_run_after_restart(
         assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
 
 
+def test_a_reindex_interrupted_by_shutdown_completes_after_restart(
+    settings: Settings, models: ModelRegistry
+) -> None:
+    many = [
+        {"id": f"note-{n}", "text": f"Note {n}: the depot {n} opens at {n % 12 + 1} o'clock."}
+        for n in range(200)
+    ]
+    with TestClient(create_app(settings, models=models)) as api:
+        create_collection(api, threshold=-1, mode="dense")
+        ingest(api, many)
+        patched = api.patch("/collections/kb", json={"model": "multilingual-e5-small"}).json()
+        reindex_id = patched["reindex"]["job_id"]
+    # Shutdown interrupted the re-index: the collection still serves the old vectors.
+    catalog = Catalog.from_url(settings.catalog_url)
+    try:
+        assert catalog.get_job(reindex_id).status in ("queued", "running")
+        collection = catalog.get_collection("kb")
+        assert (collection.model, collection.reindex is not None) == ("all-MiniLM-L6-v2", True)
+    finally:
+        catalog.close()
+
+    with TestClient(create_app(settings, models=models)) as api:
+        assert wait_for_job(api, reindex_id)["status"] == "succeeded"
+        collection = api.get("/collections/kb").json()
+        assert (collection["model"], collection["reindex"]) == ("multilingual-e5-small", None)
+        assert collection["document_count"] == 200
+        hits = search(api, "When does depot 7 open?", top_k=3)["hits"]
+        assert "note-7" in [hit["document_id"] for hit in hits]
+        services: Services = api.app.state.services  # type: ignore[attr-defined]
+        stored = services.catalog.get_collection("kb")
+        assert services.store.count(stored.store_name) == 200
+
+
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A database of its own on the local PostgreSQL, dropped afterwards."""
