@@ -1,0 +1,149 @@
+"""SIGKILL of the embedded service mid-ingest and mid-re-index: nothing is lost or half-done.
+
+The service runs as a real `semsearch serve` process on its own data folder; it is killed
+with SIGKILL (no shutdown code runs) while a job writes, then started again on the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from retrieval.config import Settings
+from retrieval.services import Services
+from tests.conftest import wait_for_job
+
+START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    """`semsearch serve` in a child process on a data folder."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: httpx.Client | None = None
+
+    def start(self) -> httpx.Client:
+        environment = {
+            **os.environ,
+            "SEMSEARCH_DATA_DIR": str(self.data_dir),
+            "SEMSEARCH_PORT": str(self.port),
+            "HF_HUB_OFFLINE": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from api.cli import main; main()", "serve",
+             "--log-level", "warning"],
+            env=environment,
+        )  # fmt: skip
+        self._close_client()
+        client = self.client = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert self.process.poll() is None, "the server exited at start-up"
+            try:
+                if client.get("/health/ready").status_code == 200:
+                    return client
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        self._close_client()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def _close_client(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def notes(count: int, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {"id": f"{prefix}-{n}", "text": f"Note {n} of {prefix}: depot {n} opens at {n % 12} am."}
+        for n in range(count)
+    ]
+
+
+def wait_until_running(client: httpx.Client, job_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while client.get(f"/jobs/{job_id}").json()["chunks_done"] == 0:
+        assert time.monotonic() < deadline, "the job never started writing"
+        time.sleep(0.05)
+
+
+def test_sigkill_mid_ingest_and_mid_reindex_loses_nothing(server: Server) -> None:
+    client = server.start()
+    assert client.post("/collections", json={"name": "kb", "mode": "dense"}).status_code == 201
+    done = client.post("/collections/kb/documents", json={"documents": notes(20, "a")}).json()
+    assert wait_for_job(client, done["id"])["status"] == "succeeded"
+
+    # 1. Killed while an ingest writes.
+    running = client.post("/collections/kb/documents", json={"documents": notes(400, "b")})
+    wait_until_running(client, running.json()["id"])
+    server.kill()
+    client = server.start()
+    assert wait_for_job(client, running.json()["id"])["status"] == "succeeded"
+
+    # 2. Killed while a term-map change re-indexes.
+    patched = client.patch("/collections/kb", json={"term_map": {"depot": "warehouse"}}).json()
+    wait_until_running(client, patched["reindex"]["job_id"])
+    server.kill()
+    client = server.start()
+    assert wait_for_job(client, patched["reindex"]["job_id"])["status"] == "succeeded"
+    assert client.get("/collections/kb").json()["term_map"] == {"depot": "warehouse"}
+
+    # 3. Killed right after a delete answered.
+    assert client.delete("/collections/kb/documents/a-3").status_code == 204
+    server.kill()
+    server.stop()
+
+    services = Services.open(Settings(data_dir=server.data_dir))
+    try:
+        collection = services.catalog.get_collection("kb")
+        documents, total = services.catalog.list_documents("kb", offset=0, limit=500)
+        assert total == 419
+        assert all(document.status == "indexed" for document in documents)
+        chunks = sum(document.chunk_count for document in documents)
+        assert services.store.count(collection.store_name) == chunks
+        assert services.store.count(collection.store_name, document_id="a-3") == 0
+        hits = services.searcher.search("kb", "when does warehouse 7 of b open", top_k=5).hits
+        assert "b-7" in [hit.document_id for hit in hits]
+    finally:
+        services.close()
