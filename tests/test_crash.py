@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +148,33 @@ def test_sigkill_mid_ingest_and_mid_reindex_loses_nothing(server: Server) -> Non
         assert "b-7" in [hit.document_id for hit in hits]
     finally:
         services.close()
+
+
+def test_sigterm_lets_an_in_flight_request_finish(server: Server) -> None:
+    client = server.start()
+    assert client.post("/collections", json={"name": "kb"}).status_code == 201
+    pairs = [
+        {
+            "a": f"question number {n} about depots",
+            "b": f"depot {n} opening hours",
+            "match": n % 3 == 0,
+        }
+        for n in range(600)
+    ]
+    answers: list[httpx.Response] = []
+
+    def calibrate() -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as own:
+            answers.append(own.post("/collections/kb/calibrate", json={"pairs": pairs}))
+
+    caller = threading.Thread(target=calibrate)
+    caller.start()
+    time.sleep(1.0)  # the calibration is embedding its 1,200 texts now
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    caller.join(timeout=120)
+
+    # uvicorn drains, shuts down, then re-raises the signal: the exit status is SIGTERM's.
+    assert server.process.wait(timeout=60) == -signal.SIGTERM
+    assert [answer.status_code for answer in answers] == [200]
+    assert answers[0].json()["samples"] == 600
