@@ -18,7 +18,7 @@ from retrieval.catalog import (
     IndexSettings,
     JobRecord,
 )
-from retrieval.errors import InvalidInput
+from retrieval.errors import Conflict, InvalidInput
 from retrieval.language import LanguageCheck, check_language
 from retrieval.models.base import ModelSpec
 from retrieval.models.registry import ModelRegistry
@@ -151,12 +151,12 @@ class CollectionManager:
             filterable=merged_filterable,
         )
 
-    def reindex(self, name: str, change: IndexChange) -> JobRecord | None:
-        """Re-embed the collection with a new model, term map or chunking, as a job.
+    def plan_reindex(self, name: str, change: IndexChange) -> IndexSettings | None:
+        """Check a change of model, term map or chunking without making it: the settings
+        the collection would be re-embedded with, or None when nothing would change.
 
-        The current vectors keep answering searches until the new ones hold every document;
-        then the collection switches to them (ingest/pipeline.py, reindex_job). Returns the
-        job to submit, or None when nothing would change. Conflict while a re-index runs.
+        InvalidInput for an unknown model, a bad term map or a chunk budget beyond the
+        model; Conflict while a re-index runs. Nothing is written.
         """
         if change.term_map is not None:
             TermMap(change.term_map)
@@ -166,6 +166,25 @@ class CollectionManager:
         _check_chunk_budget(settings.chunk_max_tokens, model)
         if settings == collection.index_settings:
             return None
+        if collection.reindex is not None:
+            raise Conflict(
+                f"collection {name!r} is being re-indexed (job {collection.reindex.job_id}); "
+                "change its model, term map or chunking again once that job has finished"
+            )
+        return settings
+
+    def reindex(self, name: str, change: IndexChange) -> JobRecord | None:
+        """Re-embed the collection with a new model, term map or chunking, as a job.
+
+        The current vectors keep answering searches until the new ones hold every document;
+        then the collection switches to them (ingest/pipeline.py, reindex_job). Returns the
+        job to submit, or None when nothing would change. Conflict while a re-index runs.
+        """
+        settings = self.plan_reindex(name, change)
+        if settings is None:
+            return None
+        collection = self._catalog.get_collection(name)
+        model = self._models.resolve(settings.model)
         reindex, job = self._catalog.start_reindex(name, settings)
         try:
             self._store.drop_collection(reindex.store_name)

@@ -65,6 +65,13 @@ def update_collection(
     """Change settings. threshold, top_k, mode and filterable apply at once; a new model,
     term map or chunking starts a re-index job (see `reindex` in the answer), and searches
     keep using the current vectors until it completes."""
+    change = IndexChange(
+        model=body.model,
+        term_map=body.term_map,
+        chunk_max_tokens=body.chunking.max_tokens if body.chunking else None,
+        chunk_overlap_sentences=body.chunking.overlap_sentences if body.chunking else None,
+    )
+    collections.plan_reindex(name, change)  # refused before anything else changes
     collections.update(
         name,
         threshold=body.threshold,
@@ -72,15 +79,7 @@ def update_collection(
         mode=CollectionMode(body.mode) if body.mode else None,
         filterable=body.filterable,
     )
-    job = collections.reindex(
-        name,
-        IndexChange(
-            model=body.model,
-            term_map=body.term_map,
-            chunk_max_tokens=body.chunking.max_tokens if body.chunking else None,
-            chunk_overlap_sentences=body.chunking.overlap_sentences if body.chunking else None,
-        ),
-    )
+    job = collections.reindex(name, change)
     if job is not None:
         submit_reindex(services.ingest_context, job_queue, job)
     return public(collections.describe(name))
