@@ -315,7 +315,7 @@ def reindex_job(
         ]
         plans = [
             plan_document(document, target)
-            for document in _existing_documents(catalog, collection.name, changed)
+            for document in catalog.get_documents(collection.name, changed)
         ]
         progress.add_total(chunks=sum(len(plan.chunks) for plan in plans))
         failures = _index_plans(context, target, plans, progress, should_stop=should_stop)
@@ -424,26 +424,13 @@ def _fail_document(
     return f"{plan.document.id}: {error}"
 
 
-def _existing_documents(
-    catalog: Catalog, collection: str, document_ids: Sequence[str]
-) -> list[DocumentRecord]:
-    """The documents of these ids that still exist, each once, in the order given."""
-    found: list[DocumentRecord] = []
-    for document_id in dict.fromkeys(document_ids):
-        try:
-            found.append(catalog.get_document(collection, document_id))
-        except NotFound:
-            continue
-    return found
-
-
 def _documents_to_index(
     catalog: Catalog, collection: str, document_ids: Sequence[str]
 ) -> list[DocumentRecord]:
     """The job's documents that still exist and whose current text is not what is indexed."""
     return [
         document
-        for document in _existing_documents(catalog, collection, document_ids)
+        for document in catalog.get_documents(collection, document_ids)
         if document.indexed_hash != document.content_hash
     ]
 

@@ -920,6 +920,22 @@ class Catalog:
             coll = _require_collection(session, collection)
             return _document_record(coll.name, _require_document(session, coll, document_id))
 
+    def get_documents(self, collection: str, document_ids: Sequence[str]) -> list[DocumentRecord]:
+        """The documents of these ids that exist, in the order given (each once), in batches."""
+        wanted = list(dict.fromkeys(document_ids))
+        found: dict[str, DocumentRecord] = {}
+        with self._session(write=False) as session:
+            coll = _require_collection(session, collection)
+            for start in range(0, len(wanted), _IN_CLAUSE_BATCH):
+                rows = session.scalars(
+                    select(DocumentRow).where(
+                        DocumentRow.collection_id == coll.id,
+                        DocumentRow.document_id.in_(wanted[start : start + _IN_CLAUSE_BATCH]),
+                    )
+                )
+                found.update((row.document_id, _document_record(coll.name, row)) for row in rows)
+        return [found[document_id] for document_id in wanted if document_id in found]
+
     def list_documents(
         self, collection: str, *, offset: int, limit: int
     ) -> tuple[list[DocumentRecord], int]:
@@ -1077,13 +1093,13 @@ def _insert_skipping_existing_documents(session: Session) -> Executable:
     )
 
 
-def _find_collection(session: Session, name: str) -> CollectionRow | None:
-    return session.scalars(select(CollectionRow).where(CollectionRow.name == name)).one_or_none()
+def _find_collection(session: Session, name: str, *, lock: bool = False) -> CollectionRow | None:
+    query = select(CollectionRow).where(CollectionRow.name == name)
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
 def _require_collection(session: Session, name: str, *, lock: bool = False) -> CollectionRow:
-    query = select(CollectionRow).where(CollectionRow.name == name)
-    row = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    row = _find_collection(session, name, lock=lock)
     if row is None:
         raise NotFound(f"collection {name!r} does not exist")
     return row

@@ -181,8 +181,11 @@ class CollectionManager:
         job to submit, or None when nothing would change. Conflict while a re-index runs.
         """
         settings = self.plan_reindex(name, change)
-        if settings is None:
-            return None
+        return self.start_reindex(name, settings) if settings is not None else None
+
+    def start_reindex(self, name: str, settings: IndexSettings) -> JobRecord:
+        """Open the next vectors with `settings` (from `plan_reindex`) and return the job that
+        fills them. Conflict while another re-index runs."""
         collection = self._catalog.get_collection(name)
         model = self._models.resolve(settings.model)
         reindex, job = self._catalog.start_reindex(name, settings)

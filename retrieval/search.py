@@ -193,11 +193,7 @@ class Searcher:
             )
             coverage = self._lexical.query_coverage(embedded_query)
             hits = [
-                _hit(
-                    stored_hit,
-                    score=stored_hit.dense_score,
-                    lexical_score=coverage.of(_lexical_text(stored_hit)),
-                )
+                _hit(stored_hit, lexical_score=coverage.of(_lexical_text(stored_hit)))
                 for stored_hit in stored
             ]
         return SearchResult(
@@ -240,13 +236,11 @@ class Searcher:
         for stored_hit in stored:
             if lexical_only and not stored_hit.lexical_score:
                 continue  # a candidate of the dense leg alone
-            lexical_score = coverage.of(_lexical_text(stored_hit))
             if stored_hit.dense_score >= threshold:
                 hits.append(
                     _hit(
                         stored_hit,
-                        score=stored_hit.dense_score,
-                        lexical_score=lexical_score,
+                        lexical_score=coverage.of(_lexical_text(stored_hit)),
                         fused_score=stored_hit.score,
                     )
                 )
@@ -261,16 +255,11 @@ def _lexical_text(stored: StoredHit) -> str:
     return f"{payload.title}\n{payload.text}" if payload.title else payload.text
 
 
-def _hit(
-    stored: StoredHit,
-    *,
-    score: float,
-    lexical_score: float | None = None,
-    fused_score: float | None = None,
-) -> Hit:
+def _hit(stored: StoredHit, *, lexical_score: float, fused_score: float | None = None) -> Hit:
+    """A hit of the answer; its score is its cosine, whatever the mode (module docstring)."""
     payload = stored.payload
     return Hit(
-        score=score,
+        score=stored.dense_score,
         text=payload.text,
         document_id=payload.document_id,
         chunk_index=payload.chunk_index,

@@ -29,6 +29,14 @@ from tests.test_api import DOCUMENTS, create_collection, ingest, search
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def depot_notes(count: int) -> list[dict[str, Any]]:
+    """Short documents, many of them: a job long enough to be interrupted."""
+    return [
+        {"id": f"note-{n}", "text": f"Note {n}: the depot {n} opens at {n % 12 + 1} o'clock."}
+        for n in range(count)
+    ]
+
+
 def hit_keys(result: dict[str, Any]) -> list[tuple[str, int, float]]:
     return [(h["document_id"], h["chunk_index"], round(h["score"], 5)) for h in result["hits"]]
 
@@ -51,10 +59,7 @@ def test_restart_on_the_same_data_dir_gives_the_same_hits(
 def test_jobs_left_queued_at_shutdown_run_after_restart(
     settings: Settings, models: ModelRegistry
 ) -> None:
-    many = [
-        {"id": f"note-{n}", "text": f"Note {n}: the depot {n} opens at {n % 12 + 1} o'clock."}
-        for n in range(300)
-    ]
+    many = depot_notes(300)
     with TestClient(create_app(settings, models=models)) as api:
         create_collection(api)
         first = api.post("/collections/kb/documents", json={"documents": many}).json()
@@ -76,10 +81,7 @@ def test_jobs_left_queued_at_shutdown_run_after_restart(
 def test_a_reindex_interrupted_by_shutdown_completes_after_restart(
     settings: Settings, models: ModelRegistry
 ) -> None:
-    many = [
-        {"id": f"note-{n}", "text": f"Note {n}: the depot {n} opens at {n % 12 + 1} o'clock."}
-        for n in range(200)
-    ]
+    many = depot_notes(200)
     with TestClient(create_app(settings, models=models)) as api:
         create_collection(api, threshold=-1, mode="dense")
         ingest(api, many)

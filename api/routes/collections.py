@@ -71,7 +71,7 @@ def update_collection(
         chunk_max_tokens=body.chunking.max_tokens if body.chunking else None,
         chunk_overlap_sentences=body.chunking.overlap_sentences if body.chunking else None,
     )
-    collections.plan_reindex(name, change)  # refused before anything else changes
+    settings = collections.plan_reindex(name, change)  # refused before anything changes
     collections.update(
         name,
         threshold=body.threshold,
@@ -79,8 +79,8 @@ def update_collection(
         mode=CollectionMode(body.mode) if body.mode else None,
         filterable=body.filterable,
     )
-    job = collections.reindex(name, change)
-    if job is not None:
+    if settings is not None:
+        job = collections.start_reindex(name, settings)
         submit_reindex(services.ingest_context, job_queue, job)
     return public(collections.describe(name))
 
