@@ -1,65 +1,66 @@
-"""The `semsearch` command: serve the API, run a worker, ingest files and search from a shell.
+"""The `semsearch` command: serve the API, run a worker, and use a running service from a shell.
 
 Examples:
 
-    semsearch serve                                   # embedded: no Redis, no Qdrant server
-    semsearch worker --concurrency 2                  # distributed: needs BROKER_URL, QDRANT_URL
-    semsearch collection create faq --threshold 0.6
-    semsearch ingest faq docs/*.md --wait
-    semsearch search faq "how do I reset my password?"
+\b
+    semsearch serve                                  # embedded: no Redis, no Qdrant server
+    semsearch worker --concurrency 2                 # distributed: needs BROKER_URL, QDRANT_URL
+    semsearch collection create faq --threshold 0.6 --term-map terms.csv
+    semsearch ingest faq docs/ --create                # folders, PDF, DOCX, HTML, CSV rows
+    semsearch reconcile faq --dry-run
+    semsearch reindex faq --wait
+    semsearch search faq "how do I reset my password?" --filter '{"lang": "en"}'
+    semsearch similarity "reset my password" "change the login password"
+    semsearch documents list faq
+    semsearch jobs wait JOB_ID
     semsearch calibrate faq labelled.jsonl --precision 0.9 --apply --plot curve.png
+    semsearch keys create faq-bot --scope read --collection faq
+
+Commands that use a running service take --url (SEMSEARCH_URL, default
+http://127.0.0.1:8000) and --api-key (SEMSEARCH_API_KEY).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from api import cli_search
+from api.cli_collections import collection_cli
+from api.cli_documents import documents_cli
 from api.cli_eval import eval_cli
-from api.client import ApiError, SemsearchClient
+from api.cli_ingest import ingest
+from api.cli_jobs import jobs_cli
+from api.cli_keys import ensure_keys_before_exposing, keys_cli
+from api.cli_output import (
+    OneLineUsageErrors,
+    console,
+    fail,
+    load_settings,
+    openmp_waits_passively,
+)
+from api.cli_reconcile import reconcile
+from api.cli_reindex import reindex
+from api.cli_remote import DEFAULT_URL, ApiKeyOption, UrlOption, connect
 from api.samples import read_samples
 from api.schemas import (
     CalibrateRequest,
     CalibrationPublic,
     CalibrationTarget,
-    CollectionCreate,
-    DocumentIn,
     EstimatePublic,
-    JobPublic,
     PairSampleIn,
 )
-from retrieval.config import Settings
 from retrieval.errors import ConfigurationError
 
-cli = typer.Typer(help=__doc__, no_args_is_help=True, rich_markup_mode=None)
-collection_cli = typer.Typer(help="Manage collections of a running service.", no_args_is_help=True)
+cli = typer.Typer(help=__doc__, no_args_is_help=True, rich_markup_mode=None, cls=OneLineUsageErrors)
 cli.add_typer(collection_cli, name="collection")
+cli.add_typer(documents_cli, name="documents")
+cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(eval_cli, name="eval")
-console = Console()
-errors = Console(stderr=True)
-
-UrlOption = Annotated[
-    str,
-    typer.Option("--url", envvar="SEMSEARCH_URL", help="Base URL of a running semsearch API."),
-]
-
-
-def fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        raise fail(f"invalid settings: {exc}") from exc
+cli.add_typer(keys_cli, name="keys")
 
 
 @cli.command()
@@ -67,26 +68,42 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind [SEMSEARCH_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind [SEMSEARCH_PORT].")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    insecure: Annotated[
+        bool,
+        typer.Option(help="Serve a non-loopback address although no API key exists (open)."),
+    ] = False,
 ) -> None:
-    """Run the HTTP API (embedded by default: SQLite, Qdrant Edge and ingestion in-process)."""
+    """Run the HTTP API (embedded by default: SQLite, Qdrant Edge and ingestion in-process).
+
+    Binding to an address other than loopback needs an API key first (`semsearch keys
+    create`), or --insecure.
+    """
+    settings = load_settings()  # before the imports below, which load torch: seconds
+    openmp_waits_passively()
+
     import uvicorn
 
     from api.app import create_app
     from retrieval.config import VectorBackend
     from retrieval.data_lock import DataDirLock
+    from retrieval.log import configure_logging
 
-    settings = load_settings()
     try:
         settings.ensure_separate_workers_allowed()
         if settings.vector_backend is VectorBackend.EDGE:
             DataDirLock.check(settings.data_dir)
+        bind = host or settings.host
+        if not insecure:
+            ensure_keys_before_exposing(settings, bind)
     except ConfigurationError as exc:
         raise fail(str(exc)) from exc
+    configure_logging(log_level)  # JSON lines; uvicorn's loggers propagate to them
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         log_level=log_level,
+        log_config=None,
     )
 
 
@@ -98,20 +115,23 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run a Celery ingestion worker (needs SEMSEARCH_BROKER_URL and SEMSEARCH_QDRANT_URL)."""
-    from retrieval.services import Services
-    from workers.celery_app import create_celery_app
-    from workers.tasks import register_tasks
-
-    settings = load_settings()
+    settings = load_settings()  # and refused, before the imports below load torch
+    openmp_waits_passively()
     if not settings.broker_url:
         raise fail("semsearch worker needs SEMSEARCH_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
     try:
         settings.ensure_separate_workers_allowed()
     except ConfigurationError as exc:
         raise fail(str(exc)) from exc
+
+    from ingest.pipeline import IngestContext
+    from retrieval.services import Services
+    from workers.celery_app import create_celery_app
+    from workers.tasks import register_tasks
+
     services = Services.open(settings)
     app = create_celery_app(settings)
-    register_tasks(app, context=lambda: services.ingest_context)
+    register_tasks(app, context=lambda: IngestContext.of(services))
     try:
         app.worker_main(
             ["worker", f"--loglevel={log_level}", "--pool=threads", f"--concurrency={concurrency}"]
@@ -120,84 +140,8 @@ def worker(
         services.close()
 
 
-@collection_cli.command("create")
-def create_collection(
-    name: str,
-    url: UrlOption = "http://127.0.0.1:8000",
-    threshold: Annotated[float, typer.Option(help="Similarity a hit must reach.")] = 0.5,
-    top_k: Annotated[int, typer.Option(help="Hits per query by default.")] = 10,
-) -> None:
-    """Create a collection."""
-    with SemsearchClient(base_url=url) as client:
-        try:
-            created = client.create_collection(
-                CollectionCreate(name=name, threshold=threshold, top_k=top_k)
-            )
-        except ApiError as exc:
-            raise fail(exc.detail) from exc
-    console.print(f"created {created.name} (threshold {created.threshold}, top_k {created.top_k})")
-
-
-@cli.command()
-def ingest(
-    collection: str,
-    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
-    url: UrlOption = "http://127.0.0.1:8000",
-    wait: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = True,
-) -> None:
-    """Send UTF-8 text files as documents (id = file name) and follow the job."""
-    documents = [
-        DocumentIn(
-            id=path.name, text=path.read_text(encoding="utf-8"), title=path.stem, source=str(path)
-        )
-        for path in files
-    ]
-    with SemsearchClient(base_url=url) as client:
-        try:
-            job = client.ingest(collection, documents)
-            if wait:
-                job = follow_job(client, job)
-        except ApiError as exc:
-            raise fail(exc.detail) from exc
-    console.print(f"job {job.id}: {job.status}, {job.chunks_done} chunks")
-    if job.status == "failed":
-        raise fail(job.error or "the job failed")
-
-
-def follow_job(client: SemsearchClient, job: JobPublic) -> JobPublic:
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
-    ) as progress:
-        task = progress.add_task("documents", total=job.documents_total)
-        while job.status in ("queued", "running"):
-            time.sleep(0.5)
-            job = client.get_job(job.id)
-            progress.update(task, completed=job.documents_done)
-    return job
-
-
-@cli.command()
-def search(
-    collection: str,
-    query: str,
-    url: UrlOption = "http://127.0.0.1:8000",
-    top_k: Annotated[int | None, typer.Option(help="Hits at most.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Override the threshold.")] = None,
-) -> None:
-    """Search a collection and print the hits."""
-    with SemsearchClient(base_url=url) as client:
-        try:
-            result = client.search(collection, query, top_k=top_k, threshold=threshold)
-        except ApiError as exc:
-            raise fail(exc.detail) from exc
-    table = Table(title=f"{collection}: {result.query!r} (threshold {result.threshold})")
-    for column in ("score", "document", "chunk", "text"):
-        table.add_column(column)
-    for hit in result.hits:
-        table.add_row(f"{hit.score:.3f}", hit.document_id, str(hit.chunk_index), hit.text[:120])
-    console.print(table)
-
-
+CALIBRATION_TIMEOUT_S = 600.0
+"""Calibrating thousands of samples embeds them all: longer than any other request."""
 CURVE_ROWS = 12
 """Thresholds printed by `calibrate` besides the chosen one, evenly spread over the curve."""
 
@@ -216,7 +160,8 @@ def calibrate(
         ),
     ],
     *,
-    url: UrlOption = "http://127.0.0.1:8000",
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
     precision: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Reach this precision.")
     ] = None,
@@ -256,13 +201,10 @@ def calibrate(
         top_k=top_k,
         apply=apply,
     )
-    with SemsearchClient(base_url=url, timeout_s=600.0) as client:
-        try:
-            result = client.calibrate(collection, request)
-            if plot is not None:
-                plot.write_bytes(client.calibration_png(collection))
-        except ApiError as exc:
-            raise fail(exc.detail) from exc
+    with connect(url, api_key, timeout_s=CALIBRATION_TIMEOUT_S) as client:
+        result = client.calibrate(collection, request)
+        if plot is not None:
+            plot.write_bytes(client.calibration_png(collection))
     console.print(calibration_table(result))
     console.print(calibration_summary(result))
     for warning in result.warnings:
@@ -311,6 +253,14 @@ def _estimate(estimate: EstimatePublic) -> str:
     if estimate.value is None or estimate.low is None or estimate.high is None:
         return "n/a"
     return f"{estimate.value:.3f} [{estimate.low:.2f}-{estimate.high:.2f}]"
+
+
+cli.command()(ingest)
+cli.command()(reconcile)
+cli.command()(reindex)
+cli.command()(cli_search.search)
+cli.command()(cli_search.similarity)
+cli.command()(cli_search.models)
 
 
 def main() -> None:

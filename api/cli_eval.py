@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,15 +30,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from api.cli_output import console, fail
 from retrieval.config import Settings
 
 if TYPE_CHECKING:
-    from retrieval.evaluation.beir import BeirReport
-    from retrieval.evaluation.pairs import PairsReport
+    from evaluation.beir import BeirReport
+    from evaluation.pairs import PairsReport
 
 eval_cli = typer.Typer(help=__doc__, no_args_is_help=True, rich_markup_mode=None)
-console = Console()
-errors = Console(stderr=True)
 
 
 class CollectionMode(StrEnum):
@@ -60,11 +58,6 @@ ModelOption = Annotated[
         "SEMSEARCH_MODELS). Default: the service's default model.",
     ),
 ]
-
-
-def fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
 
 
 @contextmanager
@@ -149,13 +142,13 @@ def beir(
         semsearch eval beir data/scifact --limit-queries 20 --limit-docs 200
         semsearch eval beir data/scifact --model multilingual-e5-small --mode hybrid
     """
-    from retrieval.errors import SemsearchError
-    from retrieval.evaluation.beir import (
+    from evaluation.beir import (
         evaluate_beir,
         load_beir,
         new_evaluation_collection,
         sample_beir,
     )
+    from retrieval.errors import SemsearchError
     from retrieval.services import Services
 
     collection = f"eval-{mode.value}"
@@ -247,8 +240,8 @@ def pairs(
         semsearch eval pairs data/zh-pairs/bq.tsv --threshold 0.8 --json bq.json
         semsearch eval pairs data/zh-pairs/bq.tsv --model multilingual-e5-small
     """
+    from evaluation.pairs import evaluate_pairs, load_pairs
     from retrieval.errors import SemsearchError
-    from retrieval.evaluation.pairs import evaluate_pairs, load_pairs
     from retrieval.models.registry import ModelRegistry
 
     try:

@@ -10,6 +10,7 @@ from ingest.queue import JobQueue
 from retrieval.calibrator import Calibrator
 from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
+from retrieval.limits import InputLimits
 from retrieval.search import Searcher
 from retrieval.services import Services
 
@@ -36,6 +37,10 @@ def get_calibrator(services: Annotated[Services, Depends(get_services)]) -> Cali
     return services.calibrator
 
 
+def get_limits(services: Annotated[Services, Depends(get_services)]) -> InputLimits:
+    return services.settings.limits
+
+
 def get_collections(services: Annotated[Services, Depends(get_services)]) -> CollectionManager:
     return services.collections
 
@@ -46,3 +51,4 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 CollectionsDep = Annotated[CollectionManager, Depends(get_collections)]
 CalibratorDep = Annotated[Calibrator, Depends(get_calibrator)]
+LimitsDep = Annotated[InputLimits, Depends(get_limits)]

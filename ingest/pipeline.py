@@ -19,12 +19,15 @@ from retrieval.catalog import (
     IndexedDocument,
     JobKind,
     JobRecord,
+    JobStatus,
 )
 from retrieval.errors import NotFound, Unavailable
 from retrieval.lexical import LexicalEncoder
+from retrieval.metrics import INGEST_JOBS_FINISHED
 from retrieval.models.base import EmbeddingModel
 from retrieval.models.registry import ModelRegistry
 from retrieval.models.tokenizer import WordPieceCounts
+from retrieval.services import Services
 from retrieval.store.base import ChunkPayload, ChunkPoint, VectorStore, point_id
 from retrieval.terms import TermMap
 from retrieval.text import clean_line, clean_text
@@ -34,9 +37,12 @@ logger = logging.getLogger(__name__)
 UPSERT_BATCH_CHUNKS = 64
 """Chunks embedded and written per step: bounds memory and sets the progress granularity."""
 
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
 
 class JobInterrupted(Exception):
-    """The process is stopping: the job stays 'running' and is run again after a restart."""
+    """The job stopped between documents, because the process is stopping or the queue lets
+    other jobs run first: it stays 'running' and is run again (after a restart, or after them)."""
 
 
 class CollectionRebuilt(Exception):
@@ -55,6 +61,15 @@ class IngestContext:
     models: ModelRegistry
     store: VectorStore
     lexical: LexicalEncoder
+
+    @classmethod
+    def of(cls, services: Services) -> IngestContext:
+        return cls(
+            catalog=services.catalog,
+            models=services.models,
+            store=services.store,
+            lexical=services.lexical,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +203,10 @@ def run_job(
     except NotFound:
         logger.warning("job %s vanished (its collection was deleted); nothing to do", job_id)
         return
+    if job.status in FINISHED:
+        return  # delivered again after it ended: nothing to do, nothing to count
     work = reindex_job if job.kind is JobKind.REINDEX else ingest_job
+    logger.info("job %s: %s of collection %s runs", job_id, job.kind.value, job.collection)
     try:
         work(job, context, should_stop=should_stop)
     except JobInterrupted:
@@ -207,6 +225,19 @@ def run_job(
     except Exception as exc:
         logger.exception("job %s failed", job_id)
         _fail_job(context, job, f"{type(exc).__name__}: {exc}")
+    _count_finished(context.catalog, job)
+
+
+def _count_finished(catalog: Catalog, job: JobRecord) -> None:
+    """Count and log the outcome of a job that this run ended; one that cannot be read now
+    goes uncounted."""
+    try:
+        outcome = catalog.get_job(job.id).status
+    except (NotFound, Unavailable):
+        return
+    if outcome in FINISHED:
+        INGEST_JOBS_FINISHED.labels(kind=job.kind.value, outcome=outcome.value).inc()
+        logger.info("job %s: %s", job.id, outcome.value)
 
 
 def _job_exists(catalog: Catalog, job_id: str) -> bool:
@@ -373,8 +404,8 @@ def _index_plans(
     """
     failures: list[str] = []
     for group in _batches(plans, UPSERT_BATCH_CHUNKS):
-        if should_stop():
-            raise JobInterrupted("interrupted by shutdown")
+        if should_stop():  # between documents: what is indexed stays, a resume skips it
+            raise JobInterrupted("interrupted: the queue is stopping or lets another job run")
         chunks_before = progress.chunks_done
         try:
             _index_documents(context, target, group, progress)

@@ -12,11 +12,18 @@ from typing import Protocol
 
 class JobQueue(Protocol):
     def submit(self, job_id: str) -> None:
-        """Hand a queued job to whoever runs jobs; raises Unavailable if that is impossible."""
+        """Hand a queued job to whoever runs jobs; raises Unavailable if that is impossible.
+
+        The job carries the current request id (retrieval/log.py) and runs in its context.
+        """
 
     def close(self) -> None:
         """Stop taking jobs and release resources."""
 
     def is_running(self) -> bool:
         """Whether jobs submitted now will run (readiness)."""
+        ...
+
+    def depth(self) -> int | None:
+        """Jobs waiting to start (metrics); None when that cannot be known now."""
         ...

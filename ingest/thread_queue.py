@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 
 from ingest.pipeline import IngestContext, JobInterrupted, run_job
 from retrieval.errors import Unavailable
+from retrieval.log import current_request_id, request_context
 
 logger = logging.getLogger(__name__)
 
 
 class ThreadJobQueue:
-    """Runs jobs one at a time, in submission order, in a daemon thread.
+    """Runs jobs one at a time, in submission order, in a daemon thread, in slices.
+
+    A job that has run for `slice_s` while others wait goes to the back of the queue at its
+    next document boundary (what it indexed stays; it resumes with the rest), so one big
+    import cannot hold every other collection's ingestion. One document is never cut.
 
     A backing-service outage is retried with backoff (`retry_delays_s`), then the job is
     failed. When even that cannot be recorded (the catalog is down), the job is kept and tried
@@ -22,6 +28,9 @@ class ThreadJobQueue:
     the thread never dies of it. `close()` interrupts the job in progress at its next
     document; it and the jobs not started stay queued or running in the catalog, and
     `recovered_job_ids` hands them to the next process, which runs them first.
+
+    Each job runs in the request context (see retrieval/log.py) of the request that submitted
+    it; recovered jobs run in none.
     """
 
     _STOP = ""
@@ -32,58 +41,73 @@ class ThreadJobQueue:
         context: IngestContext,
         retry_delays_s: tuple[float, ...] = (1.0, 4.0, 15.0),
         recovered_job_ids: Iterable[str] = (),
+        slice_s: float = 5.0,
     ) -> None:
         if not retry_delays_s:
             raise ValueError("retry_delays_s needs at least one delay")
         self._context = context
         self._retry_delays_s = retry_delays_s
-        self._jobs: queue.Queue[str] = queue.Queue()
+        self._slice_s = slice_s
+        self._jobs: queue.Queue[tuple[str, str | None]] = queue.Queue()
         self._stopping = threading.Event()
         for job_id in recovered_job_ids:
-            self._jobs.put(job_id)
+            self._jobs.put((job_id, None))
         self._thread = threading.Thread(target=self._work, name="semsearch-ingest", daemon=True)
         self._thread.start()
 
     def submit(self, job_id: str) -> None:
         if self._stopping.is_set():
             raise Unavailable("the ingestion queue is shutting down; submit the documents again")
-        self._jobs.put(job_id)
+        self._jobs.put((job_id, current_request_id()))
 
     def close(self) -> None:
         self._stopping.set()
-        self._jobs.put(self._STOP)
+        self._jobs.put((self._STOP, None))
         self._thread.join()
 
     def is_running(self) -> bool:
         return self._thread.is_alive() and not self._stopping.is_set()
 
+    def depth(self) -> int:
+        return self._jobs.qsize()
+
     def _work(self) -> None:
         while True:
-            job_id = self._jobs.get()
-            try:
-                if job_id == self._STOP or self._stopping.is_set():
-                    return
-                self._run_with_retries(job_id)
-            except Exception:
-                logger.exception("job %s: unexpected error; the ingestion thread goes on", job_id)
-            finally:
-                self._jobs.task_done()
+            job_id, request_id = self._jobs.get()
+            with request_context(request_id):
+                try:
+                    if job_id == self._STOP or self._stopping.is_set():
+                        return
+                    if self._run_with_retries(job_id):
+                        self._jobs.put((job_id, request_id))  # its next slice, after the others
+                except Exception:
+                    logger.exception(
+                        "job %s: unexpected error; the ingestion thread goes on", job_id
+                    )
+                finally:
+                    self._jobs.task_done()
 
-    def _run_with_retries(self, job_id: str) -> None:
+    def _run_with_retries(self, job_id: str) -> bool:
+        """Run the job until it ends; True when it yielded to others with work left."""
         attempt = 0
+        slice_ends = time.monotonic() + self._slice_s
+
+        def should_stop() -> bool:
+            if self._stopping.is_set():
+                return True
+            return time.monotonic() > slice_ends and not self._jobs.empty()
+
         while True:
             final = attempt >= len(self._retry_delays_s)
             try:
-                run_job(
-                    job_id,
-                    self._context,
-                    final_attempt=final,
-                    should_stop=self._stopping.is_set,
-                )
-                return
+                run_job(job_id, self._context, final_attempt=final, should_stop=should_stop)
+                return False
             except JobInterrupted:
-                logger.info("job %s interrupted by shutdown; it runs again after a restart", job_id)
-                return
+                if self._stopping.is_set():
+                    logger.info("job %s interrupted by shutdown; it runs after a restart", job_id)
+                    return False
+                logger.info("job %s lets the %d waiting jobs run", job_id, self._jobs.qsize())
+                return True
             except Unavailable:
                 delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
                 if final:
@@ -99,4 +123,4 @@ class ThreadJobQueue:
                     )
                 attempt += 1
                 if self._stopping.wait(delay):
-                    return
+                    return False

@@ -18,8 +18,10 @@ import hashlib
 import importlib.resources
 import json
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -44,6 +46,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -60,6 +63,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
+from retrieval.access import ApiKeyRecord, IssuedKey, Scope
 from retrieval.errors import ConfigurationError, Conflict, InvalidInput, NotFound, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -72,6 +76,10 @@ _SQLITE_BUSY_TIMEOUT_S = 30.0
 _WRITE_OPTION = "semsearch_write"
 _IN_CLAUSE_BATCH = 500
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+LANGUAGE_COUNTS_MAX_AGE_S = 2.0
+"""How long a collection's language counts are reused while this process writes nothing: the
+bound on how late a search sees documents another process (a Celery worker) indexed."""
 _MIGRATION_LOCK_KEY = 0x73656D73  # "sems"
 
 
@@ -109,6 +117,9 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+_UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
 def new_store_name(collection: str) -> str:
@@ -276,6 +287,16 @@ class IndexedDocument:
 
 
 @dataclass(frozen=True)
+class IndexState:
+    """What the catalog says the vector store holds of a document (ingest/reconcile.py)."""
+
+    status: DocumentStatus
+    indexed_hash: str | None
+    chunk_count: int
+    """Points 0..chunk_count-1 are in the store when the document is 'indexed'."""
+
+
+@dataclass(frozen=True)
 class JobRecord:
     id: str
     collection: str
@@ -289,6 +310,8 @@ class JobRecord:
     started_at: datetime | None
     finished_at: datetime | None
     kind: JobKind = JobKind.INGEST
+    documents_unchanged: int = 0
+    """Documents submitted with the content already indexed: nothing to embed for them."""
 
 
 def content_hash(doc: DocumentInput) -> str:
@@ -423,10 +446,13 @@ class JobRow(Base):
     documents_done: Mapped[int] = mapped_column(Integer, default=0)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    documents_unchanged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When a running job last recorded progress: a stale one lost its worker."""
 
 
 class JobDocumentRow(Base):
@@ -438,6 +464,32 @@ class JobDocumentRow(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     document_id: Mapped[str] = mapped_column(String(256))
+
+
+class ApiKeyRow(Base):
+    """An API key: its public id and the SHA-256 of its token (never the token)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    collections: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def _api_key_record(row: ApiKeyRow) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=row.key_id,
+        name=row.name,
+        scopes=frozenset(Scope(scope) for scope in row.scopes),
+        collections=None if row.collections is None else tuple(row.collections),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 def _collection_record(row: CollectionRow) -> CollectionRecord:
@@ -503,6 +555,7 @@ def _job_record(collection: str, row: JobRow) -> JobRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         kind=JobKind(row.kind),
+        documents_unchanged=row.documents_unchanged,
     )
 
 
@@ -598,6 +651,10 @@ class Catalog:
         self._engine = engine
         self._read = sessionmaker(engine)
         self._write = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}))
+        self._writes = 0
+        """Write transactions this object ended: what invalidates `_language_counts`."""
+        self._language_counts: dict[str, tuple[int, float, tuple[int, int]]] = {}
+        self._memo_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> Catalog:
@@ -625,8 +682,13 @@ class Catalog:
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[Session]:
         factory = self._write if write else self._read
-        with _translate_errors(), factory.begin() as session:
-            yield session
+        try:
+            with _translate_errors(), factory.begin() as session:
+                yield session
+        finally:
+            if write:
+                with self._memo_lock:
+                    self._writes += 1
 
     # ----------------------------------------------------------------------- collections
 
@@ -868,23 +930,13 @@ class Catalog:
                         for doc in ordered
                     ],
                 )
-            rows: dict[str, DocumentRow] = {}
-            ids = [doc.id for doc in ordered]
-            for start in range(0, len(ids), _IN_CLAUSE_BATCH):
-                found = session.scalars(
-                    select(DocumentRow)
-                    .where(
-                        DocumentRow.collection_id == coll.id,
-                        DocumentRow.document_id.in_(ids[start : start + _IN_CLAUSE_BATCH]),
-                    )
-                    .order_by(DocumentRow.document_id)
-                    .with_for_update()
-                )
-                rows.update((row.document_id, row) for row in found)
+            rows = _locked_documents(session, coll, [doc.id for doc in ordered])
 
+            unchanged = 0
             for doc in ordered:
                 new_hash = hashes[doc.id]
                 row = rows[doc.id]
+                unchanged += row.indexed_hash == new_hash
                 row.text = doc.text
                 row.title = doc.title
                 row.source = doc.source
@@ -903,6 +955,7 @@ class Catalog:
                 status=JobStatus.QUEUED.value,
                 documents_total=len(documents),
                 documents_done=0,
+                documents_unchanged=unchanged,
                 chunks_total=0,
                 chunks_done=0,
             )
@@ -960,7 +1013,18 @@ class Catalog:
             session.delete(_require_document(session, coll, document_id, lock=True))
 
     def language_counts(self, name: str) -> tuple[int, int]:
-        """(word pieces, unknown word pieces) over the collection's indexed documents."""
+        """(word pieces, unknown word pieces) over the collection's indexed documents.
+
+        Asked on every search, and a SUM over every document (half a search's time at 10^5
+        chunks), so the answer is reused until this catalog writes anything or it is
+        LANGUAGE_COUNTS_MAX_AGE_S old.
+        """
+        with self._memo_lock:
+            writes = self._writes
+            memo = self._language_counts.get(name)
+        now = time.monotonic()
+        if memo is not None and memo[0] == writes and now - memo[1] < LANGUAGE_COUNTS_MAX_AGE_S:
+            return memo[2]
         with self._session(write=False) as session:
             row = _require_collection(session, name)
             total, unknown = session.execute(
@@ -969,7 +1033,10 @@ class Catalog:
                     func.coalesce(func.sum(DocumentRow.unknown_word_pieces), 0),
                 ).where(DocumentRow.collection_id == row.id)
             ).one()
-            return int(total), int(unknown)
+        counts = (int(total), int(unknown))
+        with self._memo_lock:
+            self._language_counts[name] = (writes, now, counts)
+        return counts
 
     def mark_document_indexed(
         self,
@@ -1012,12 +1079,162 @@ class Catalog:
             row.status = DocumentStatus.FAILED.value
             row.error = _truncate(error)
 
+    # ----------------------------------------------------------------------- reconciling
+
+    def index_states(self, collection: str) -> dict[str, IndexState]:
+        """Every document of the collection: id -> what the vector store should hold of it."""
+        with self._session(write=False) as session:
+            coll = _require_collection(session, collection)
+            rows = session.execute(
+                select(
+                    DocumentRow.document_id,
+                    DocumentRow.status,
+                    DocumentRow.indexed_hash,
+                    DocumentRow.chunk_count,
+                ).where(DocumentRow.collection_id == coll.id)
+            )
+            return {
+                document_id: IndexState(DocumentStatus(status), indexed_hash, chunk_count)
+                for document_id, status, indexed_hash, chunk_count in rows
+            }
+
+    def while_unchanged(
+        self,
+        collection: str,
+        expected: Mapping[str, IndexState | None],
+        action: Callable[[list[str]], None],
+    ) -> list[str]:
+        """Run `action` on the ids of the documents still as `expected` (None: absent); those ids.
+
+        Their rows stay locked while `action` runs, so that no request re-stages one of them
+        meanwhile: what `action` does to their points agrees with the catalog when it returns.
+        An absent document has no row to lock: on SQLite the write transaction keeps any
+        insert out meanwhile, on PostgreSQL its absence is only checked.
+        """
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            rows = _locked_documents(session, coll, list(expected))
+            unchanged = [
+                document_id
+                for document_id in sorted(expected)
+                if _index_state(rows.get(document_id)) == expected[document_id]
+            ]
+            if unchanged:
+                action(unchanged)
+            return unchanged
+
+    def requeue_documents(
+        self, collection: str, expected: Mapping[str, IndexState]
+    ) -> JobRecord | None:
+        """Queue one ingest job that indexes again the documents still as `expected`.
+
+        Their content is indexed but their points are not all in the store, and a job skips a
+        document whose indexed hash is its content hash: the indexed hash is therefore
+        cleared (status 'pending'), so that the job embeds them. None when no document is
+        still as expected; `undo_requeue` when the job cannot be queued.
+        """
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            rows = _locked_documents(session, coll, list(expected))
+            requeued = [
+                rows[document_id]
+                for document_id in sorted(expected)
+                if _index_state(rows.get(document_id)) == expected[document_id]
+            ]
+            if not requeued:
+                return None
+            for row in requeued:
+                row.indexed_hash = None
+                row.status = DocumentStatus.PENDING.value
+                row.error = None
+            job = JobRow(
+                id=str(uuid.uuid4()),
+                collection_id=coll.id,
+                status=JobStatus.QUEUED.value,
+                documents_total=len(requeued),
+                documents_done=0,
+                documents_unchanged=0,
+                chunks_total=0,
+                chunks_done=0,
+            )
+            session.add(job)
+            session.flush()
+            session.add_all(
+                JobDocumentRow(job_id=job.id, position=position, document_id=row.document_id)
+                for position, row in enumerate(requeued)
+            )
+            session.flush()
+            return _job_record(coll.name, job)
+
+    def undo_requeue(self, collection: str, expected: Mapping[str, IndexState]) -> None:
+        """Give documents that `requeue_documents` cleared their indexed hash back (their job
+        could not be queued), unless a job recorded another one meanwhile."""
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            for document_id, row in _locked_documents(session, coll, list(expected)).items():
+                if row.indexed_hash is None and row.status == DocumentStatus.PENDING.value:
+                    row.indexed_hash = expected[document_id].indexed_hash
+                    row.status = (
+                        DocumentStatus.INDEXED
+                        if row.content_hash == row.indexed_hash
+                        else DocumentStatus.PENDING
+                    ).value
+
+    def document_ids_with_prefix(self, collection: str, prefix: str) -> list[str]:
+        """The ids of the collection's documents that start with `prefix`, in id order.
+
+        Compared exactly (case, '%' and '_' as written), not with LIKE.
+        """
+        with self._session(write=False) as session:
+            coll = _require_collection(session, collection)
+            ids = session.scalars(
+                select(DocumentRow.document_id)
+                .where(
+                    DocumentRow.collection_id == coll.id,
+                    func.substr(DocumentRow.document_id, 1, len(prefix)) == prefix,
+                )
+                .order_by(DocumentRow.document_id)
+            )
+            return list(ids)
+
+    def delete_documents(self, collection: str, document_ids: Sequence[str]) -> int:
+        """Delete these documents (ids that do not exist are skipped); how many were."""
+        wanted = sorted(set(document_ids))
+        deleted = 0
+        with self._session(write=True) as session:
+            coll = _require_collection(session, collection)
+            for start in range(0, len(wanted), _IN_CLAUSE_BATCH):
+                gone = session.scalars(
+                    delete(DocumentRow)
+                    .where(
+                        DocumentRow.collection_id == coll.id,
+                        DocumentRow.document_id.in_(wanted[start : start + _IN_CLAUSE_BATCH]),
+                    )
+                    .returning(DocumentRow.document_id)
+                )
+                deleted += len(gone.all())
+        return deleted
+
     # ----------------------------------------------------------------------- jobs
 
     def get_job(self, job_id: str) -> JobRecord:
         with self._session(write=False) as session:
             job, collection = _require_job(session, job_id)
             return _job_record(collection, job)
+
+    def list_jobs(self, collection: str, *, limit: int) -> list[JobRecord]:
+        """The collection's most recent jobs (ingest and re-index), newest first."""
+        if limit < 1:
+            raise InvalidInput(f"limit must be >= 1, got {limit}")
+        with self._session(write=False) as session:
+            coll = _require_collection(session, collection)
+            rows = session.scalars(
+                select(JobRow)
+                .where(JobRow.collection_id == coll.id)
+                .order_by(JobRow.created_at.desc(), JobRow.id.desc())
+                .limit(limit)
+            )
+            return [_job_record(coll.name, row) for row in rows]
 
     def job_document_ids(self, job_id: str) -> list[str]:
         """The ids of the documents the job ingests, in the order they were staged."""
@@ -1039,7 +1256,7 @@ class Catalog:
             job.documents_done = 0
             job.chunks_done = 0
             job.error = None
-            job.started_at = utc_now()
+            job.started_at = job.heartbeat_at = utc_now()
             job.finished_at = None
 
     def record_job_progress(
@@ -1055,6 +1272,7 @@ class Catalog:
             job, _ = _require_job(session, job_id, lock=True)
             job.documents_done = documents_done
             job.chunks_done = chunks_done
+            job.heartbeat_at = utc_now()
             if chunks_total is not None:
                 job.chunks_total = chunks_total
 
@@ -1071,15 +1289,99 @@ class Catalog:
             job.error = _truncate(error)
             job.finished_at = utc_now()
 
+    def queued_job_ids(self, *, before: datetime) -> list[str]:
+        """Jobs still queued that were created before `before`, oldest first."""
+        with self._session(write=False) as session:
+            ids = session.scalars(
+                select(JobRow.id)
+                .where(JobRow.status == JobStatus.QUEUED.value, JobRow.created_at < before)
+                .order_by(JobRow.created_at, JobRow.id)
+            )
+            return list(ids)
+
+    def claim_stalled_job_ids(self, *, before: datetime) -> list[str]:
+        """Running jobs whose last heartbeat is older than `before`, oldest first; their
+        heartbeat is set to now, so that one sweep claims them and the next waits again."""
+        with self._session(write=True) as session:
+            jobs = session.scalars(
+                select(JobRow)
+                .where(
+                    JobRow.status == JobStatus.RUNNING.value,
+                    # Jobs started before heartbeats were recorded have only a start.
+                    func.coalesce(JobRow.heartbeat_at, JobRow.started_at) < before,
+                )
+                .order_by(JobRow.id)
+                .with_for_update()
+            ).all()
+            now = utc_now()
+            for job in jobs:
+                job.heartbeat_at = now
+            return [job.id for job in jobs]
+
+    def unfinished_job_count(self) -> int:
+        """Jobs queued or running (one COUNT, for a metrics scrape)."""
+        with self._session(write=False) as session:
+            return (
+                session.scalar(
+                    select(func.count()).select_from(JobRow).where(JobRow.status.in_(_UNFINISHED))
+                )
+                or 0
+            )
+
     def unfinished_job_ids(self) -> list[str]:
         """Queued or running jobs, oldest first: what to resume after a restart."""
         with self._session(write=False) as session:
             ids = session.scalars(
                 select(JobRow.id)
-                .where(JobRow.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+                .where(JobRow.status.in_(_UNFINISHED))
                 .order_by(JobRow.created_at, JobRow.id)
             )
             return list(ids)
+
+    # ----------------------------------------------------------------------- API keys
+
+    def add_api_key(self, issued: IssuedKey) -> ApiKeyRecord:
+        record = issued.record
+        with self._session(write=True) as session:
+            session.add(
+                ApiKeyRow(
+                    key_id=record.key_id,
+                    name=record.name,
+                    token_hash=issued.token_hash,
+                    scopes=sorted(scope.value for scope in record.scopes),
+                    collections=None if record.collections is None else list(record.collections),
+                    created_at=record.created_at,
+                )
+            )
+        return record
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key ever created, revoked ones included, oldest first."""
+        with self._session(write=False) as session:
+            rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))
+            return [_api_key_record(row) for row in rows]
+
+    def find_api_key(self, token_hash: str) -> ApiKeyRecord | None:
+        with self._session(write=False) as session:
+            row = session.scalars(
+                select(ApiKeyRow).where(ApiKeyRow.token_hash == token_hash)
+            ).one_or_none()
+            return None if row is None else _api_key_record(row)
+
+    def any_api_key_created(self) -> bool:
+        """Whether a key was ever created: from then on every request needs one (revoking
+        every key locks the service rather than opening it)."""
+        with self._session(write=False) as session:
+            return session.scalars(select(ApiKeyRow.key_id).limit(1)).first() is not None
+
+    def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+        with self._session(write=True) as session:
+            row = session.get(ApiKeyRow, key_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"API key {key_id!r} does not exist")
+            if row.revoked_at is None:
+                row.revoked_at = utc_now()
+            return _api_key_record(row)
 
 
 def _insert_skipping_existing_documents(session: Session) -> Executable:
@@ -1112,6 +1414,33 @@ def _require_document(
     if row is None:
         raise NotFound(f"document {document_id!r} does not exist in collection {coll.name!r}")
     return row
+
+
+def _locked_documents(
+    session: Session, coll: CollectionRow, document_ids: Sequence[str]
+) -> dict[str, DocumentRow]:
+    """The documents of these ids that exist, their rows locked in id order as stagers lock
+    them (so that two transactions wait for each other instead of deadlocking)."""
+    ids = sorted(document_ids)
+    rows: dict[str, DocumentRow] = {}
+    for start in range(0, len(ids), _IN_CLAUSE_BATCH):
+        found = session.scalars(
+            select(DocumentRow)
+            .where(
+                DocumentRow.collection_id == coll.id,
+                DocumentRow.document_id.in_(ids[start : start + _IN_CLAUSE_BATCH]),
+            )
+            .order_by(DocumentRow.document_id)
+            .with_for_update()
+        )
+        rows.update((row.document_id, row) for row in found)
+    return rows
+
+
+def _index_state(row: DocumentRow | None) -> IndexState | None:
+    if row is None:
+        return None
+    return IndexState(DocumentStatus(row.status), row.indexed_hash, row.chunk_count)
 
 
 def _require_job(session: Session, job_id: str, *, lock: bool = False) -> tuple[JobRow, str]:

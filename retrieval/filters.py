@@ -115,24 +115,30 @@ Condition = Match | MatchAny | Range | DateRange
 Filter = Condition | Not | And | Or
 
 
-def parse_filter(data: object, *, path: str = "filter") -> Filter:
+def parse_filter(
+    data: object, *, path: str = "filter", max_depth: int = MAX_FILTER_DEPTH
+) -> Filter:
     """The filter that JSON-like `data` describes; InvalidInput names the path of a mistake."""
-    return _Parser().filter(data, path, depth=1, top_level=True)
+    return _Parser(max_depth).filter(data, path, depth=1, top_level=True)
 
 
 class _Parser:
     """One parse: counts the conditions met so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_depth: int) -> None:
         self._conditions = 0
+        self._max_depth = max_depth
 
     def filter(self, data: object, path: str, *, depth: int, top_level: bool = False) -> Filter:
         if not isinstance(data, Mapping):
             raise InvalidInput(f"{path}: expected an object, got {_show(data)}")
         if "key" in data:
             return self.condition(data, path)
-        if depth > MAX_FILTER_DEPTH:
-            raise InvalidInput(f"{path}: filters are nested deeper than {MAX_FILTER_DEPTH} levels")
+        if depth > self._max_depth:
+            raise InvalidInput(
+                f"{path}: filters are nested deeper than {self._max_depth} levels "
+                "(SEMSEARCH_LIMITS__MAX_FILTER_DEPTH)"
+            )
         if not any(clause in data for clause in _CLAUSES):
             if top_level:
                 return self.shorthand(data, path)

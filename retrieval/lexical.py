@@ -69,6 +69,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import Stemmer
+from cachetools import LRUCache
 
 from retrieval.store.base import SparseVector
 
@@ -337,6 +338,10 @@ def _character_ngrams(run: str) -> Iterator[str]:
             yield run[i : i + 2]
 
 
+TOKEN_SETS_KEPT = 8192
+"""Hit texts whose token sets are kept (a few KiB each at most)."""
+
+
 class LexicalEncoder:
     """Texts to BM25 sparse vectors: the tokeniser, the document and query weights, coverage.
 
@@ -362,6 +367,8 @@ class LexicalEncoder:
         self.b = b
         self.avg_doc_tokens = avg_doc_tokens
         self._per_thread = threading.local()
+        self._token_sets: LRUCache[str, frozenset[str]] = LRUCache(maxsize=TOKEN_SETS_KEPT)
+        self._token_sets_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -373,6 +380,17 @@ class LexicalEncoder:
     def token_id(token: str) -> int:
         """The stable sparse-vector index of a token (see the module function `token_id`)."""
         return token_id(token)
+
+    def token_set(self, text: str) -> frozenset[str]:
+        """The text's distinct tokens, remembered for the TOKEN_SETS_KEPT texts last asked:
+        every search scores its hits' texts, and the same chunks come back again and again."""
+        with self._token_sets_lock:
+            kept = self._token_sets.get(text)
+        if kept is None:
+            kept = frozenset(self.tokens(text))
+            with self._token_sets_lock:
+                self._token_sets[text] = kept
+        return kept
 
     def tokens(self, text: str) -> list[str]:
         """The text's tokens in text order, repeats kept (BM25 counts them)."""
@@ -478,5 +496,5 @@ class QueryCoverage:
     def of(self, document_text: str) -> float:
         if not self.tokens:
             return 0.0
-        found = self.tokens.intersection(self.encoder.tokens(document_text))
+        found = self.tokens.intersection(self.encoder.token_set(document_text))
         return len(found) / len(self.tokens)

@@ -69,6 +69,21 @@ class SearchResult:
     """Set when the model does not read the collection's language, or the query's."""
 
 
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    """How similar two texts are, with each text as it was embedded."""
+
+    score: float
+    """The cosine of `query` and `passage`: what a threshold is compared with."""
+    query: str
+    """The first text as embedded as a query: cleaned (and term-mapped in a collection)."""
+    passage: str
+    """The second text as embedded as a stored chunk: cleaned (and term-mapped)."""
+    model: str
+    collection: str | None = None
+    """The collection whose model and term map were used, if any."""
+
+
 HYBRID_OVERFETCH = 3
 """Hybrid asks the engine for this many times top_k, then thresholds and cuts to top_k."""
 
@@ -135,6 +150,63 @@ class Searcher:
         query_vectors = model.encode_queries(queries)
         passage_vectors = model.encode_passages(passages)
         return [float(score) for score in (query_vectors * passage_vectors).sum(axis=1)]
+
+    def similarity(
+        self, model_name: str | None, source: str, sentences: Sequence[str]
+    ) -> list[float]:
+        """The cosine of `source` (cleaned and embedded as a query) with each sentence (cleaned
+        and embedded as a stored chunk), under a model: the number a collection on that model
+        compares with its threshold in dense mode (no term map: no collection is involved)."""
+        model = self._models.get(model_name or self._models.default.name)
+        query = clean_query(source)
+        if not query:
+            raise InvalidInput("inputs.source_sentence: nothing is left after cleaning")
+        passages = [clean_text(sentence) for sentence in sentences]
+        empty = [str(position) for position, passage in enumerate(passages) if not passage]
+        if empty:
+            raise InvalidInput(
+                f"inputs.sentences: nothing is left after cleaning at {', '.join(empty[:5])}"
+            )
+        query_vector = model.encode_queries([query])[0]
+        return [float(score) for score in model.encode_passages(passages) @ query_vector]
+
+    def explain_pair(
+        self,
+        a: str,
+        b: str,
+        *,
+        model_name: str | None = None,
+        collection_name: str | None = None,
+    ) -> PairScore:
+        """The score of one pair with the texts it was computed on: `a` cleaned and embedded
+        as a query, `b` as a stored chunk is, under a model (default: the service's); or under
+        a collection's model with its term map applied to both: the score a search of that
+        collection would give chunk `b` for query `a`."""
+        query = clean_query(a)
+        if not query:
+            raise InvalidInput("a: nothing is left after cleaning (only punctuation or spaces)")
+        passage = clean_text(b)
+        if not passage:
+            raise InvalidInput(
+                "b: nothing is left after cleaning (only spaces or invisible characters)"
+            )
+        collection = None
+        if collection_name is not None:
+            collection = self._catalog.get_collection(collection_name)
+            model = self._models.get(collection.model)
+            term_map = self._term_maps.get(collection)
+            query, passage = term_map.apply(query), term_map.apply(passage)
+        else:
+            model = self._models.get(model_name or self._models.default.name)
+        query_vector = model.encode_queries([query])[0]
+        passage_vector = model.encode_passages([passage])[0]
+        return PairScore(
+            score=float(query_vector @ passage_vector),
+            query=query,
+            passage=passage,
+            model=model.name,
+            collection=collection.name if collection is not None else None,
+        )
 
     def search(
         self,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.pipeline import IngestContext
 from retrieval.calibrator import Calibrator
 from retrieval.catalog import Catalog
 from retrieval.collections import CollectionManager
@@ -28,7 +27,7 @@ class Services:
     searcher: Searcher
     calibrator: Calibrator
     collections: CollectionManager
-    ingest_context: IngestContext
+    lexical: LexicalEncoder
     data_lock: DataDirLock | None
     """Held while the embedded store is open: its folder belongs to this process."""
 
@@ -68,9 +67,7 @@ class Services:
             searcher=searcher,
             calibrator=Calibrator(searcher=searcher, catalog=catalog),
             collections=CollectionManager(catalog=catalog, store=store, models=models),
-            ingest_context=IngestContext(
-                catalog=catalog, models=models, store=store, lexical=lexical
-            ),
+            lexical=lexical,
             data_lock=data_lock,
         )
 

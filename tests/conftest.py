@@ -5,20 +5,61 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from celery.contrib.testing.worker import start_worker
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ingest.pipeline import IngestContext
 from retrieval.config import Settings
 from retrieval.models.base import EmbeddingModel
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
+from retrieval.services import Services
+from workers.celery_app import create_celery_app
+from workers.tasks import register_tasks
 
 JOB_TIMEOUT_S = 120.0
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def celery_settings(tmp_path: Path) -> Settings:
+    # A queue of its own, so that no task left over from another run reaches this worker.
+    return Settings(
+        data_dir=tmp_path / "data",
+        broker_url=REDIS_URL,
+        celery_queue=f"semsearch-test-{uuid.uuid4().hex}",
+    )
+
+
+@pytest.fixture
+def celery_api(celery_settings: Settings, models: ModelRegistry) -> Iterator[TestClient]:
+    """The API sending jobs through the local Redis to a real Celery worker in this process.
+
+    The worker shares the app's embedded store, which is the only way an embedded Qdrant
+    folder can serve both: it admits one process."""
+    app = create_app(celery_settings, models=models)
+    with TestClient(app) as client, celery_worker_for(app, celery_settings):
+        yield client
+
+
+@contextmanager
+def celery_worker_for(app: FastAPI, settings: Settings) -> Iterator[None]:
+    """A real Celery worker in this process, running jobs with the started `app`'s services
+    (they share its embedded store, which admits one process)."""
+    services: Services = app.state.services
+    worker_app = create_celery_app(settings)
+    register_tasks(worker_app, context=lambda: IngestContext.of(services))
+    with start_worker(worker_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +72,15 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.fixture(scope="session")
-def models() -> ModelRegistry:
-    """The real bundled models, each loaded once for the whole run when a test first needs it."""
-    return ModelRegistry(BUNDLED_MODELS, default=MINILM.name)
+def models(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
+    """The real bundled models, each loaded once for the whole run when a test first needs it,
+    with the service's default query cache."""
+    return ModelRegistry(
+        BUNDLED_MODELS,
+        default=MINILM.name,
+        query_cache_size=Settings.model_fields["query_cache_size"].default,
+        onnx_cache_dir=tmp_path_factory.mktemp("onnx"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +91,10 @@ def minilm(models: ModelRegistry) -> EmbeddingModel:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    """The embedded defaults, except the search rate: tests that run sample sets through search
+    ask faster than a client may (repeated questions come from the query cache). The rates
+    themselves are tested where they are set (test_auth.py, test_compat.py)."""
+    return Settings(data_dir=tmp_path / "data", rate_limit_search="")
 
 
 @pytest.fixture

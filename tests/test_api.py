@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -234,3 +235,54 @@ def test_documents_are_listed_by_page(kb: TestClient) -> None:
     )[1:3]
     assert kb.get("/collections/kb/documents", params={"limit": 0}).status_code == 422
     assert kb.get("/collections/nope/documents").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_every_asset_from_the_service_itself(api: TestClient, page: str) -> None:
+    """No CDN: a machine without internet gets working API docs."""
+    html = api.get(page)
+    assert html.status_code == 200
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    scripts = [asset for asset in assets if asset.endswith(".js")]
+    assert scripts, html.text
+    for asset in assets:
+        assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+        response = api.get(asset)
+        assert response.status_code == 200, asset
+    assert all(len(api.get(script).content) > 100_000 for script in scripts)
+    assert "http://" not in html.text.replace("http://www.w3.org", "")
+    assert "https://" not in html.text
+    if page == "/docs":
+        assert '"validatorUrl": null' in html.text  # else the page asks swagger.io for a badge
+
+
+def test_similarity_scores_as_search_does(api: TestClient) -> None:
+    """The text-embeddings-inference shape; the score equals the one search gives the same
+    text as a stored chunk in dense mode."""
+    passage = "To reset your password, open Settings and choose Reset password."
+    create_collection(api, threshold=-1, mode="dense")
+    ingest(api, [{"id": "pwd", "text": passage}])
+    query = "How do I reset my password?"
+    [hit] = search(api, query)["hits"]
+    body = {"inputs": {"source_sentence": query, "sentences": [passage, "The canteen opens at 8."]}}
+    response = api.post("/similarity", json=body)
+    assert response.status_code == 200, response.text
+    related, unrelated = response.json()
+    assert related == pytest.approx(hit["score"], abs=1e-5)
+    assert related > unrelated + 0.3
+
+    chinese = {
+        "inputs": {
+            "source_sentence": "如何重置密码？",
+            "sentences": ["怎么修改登录密码", "今天天气很好"],
+        },
+        "model": "intfloat/multilingual-e5-small",
+    }
+    same, other = api.post("/similarity", json=chinese).json()
+    assert same > other
+
+    unknown = api.post("/similarity", json={**body, "model": "no-such-model"})
+    assert unknown.status_code == 422
+    assert "registered models" in unknown.json()["detail"]
+    blank = {"inputs": {"source_sentence": "？？ ", "sentences": ["x"]}}
+    assert "source_sentence" in api.post("/similarity", json=blank).json()["detail"]

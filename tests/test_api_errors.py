@@ -13,11 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.schemas import MAX_DOCUMENT_CHARS, MAX_QUERY_CHARS, MAX_TOP_K
 from retrieval.config import Settings
+from retrieval.limits import InputLimits
 from retrieval.models.registry import ModelRegistry
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
+
+LIMITS = InputLimits()
+"""The limits a service has when none is configured."""
 
 
 @pytest.fixture
@@ -88,7 +91,7 @@ def test_duplicate_collection_is_409(api: TestClient, stored: dict[str, Any]) ->
         ),
         (
             "/collections/kb/documents",
-            {"documents": [{"id": "x", "text": "a" * (MAX_DOCUMENT_CHARS + 1)}]},
+            {"documents": [{"id": "x", "text": "a" * (LIMITS.max_document_chars + 1)}]},
             "documents.0.text",
         ),
         ("/collections/kb/documents", {"documents": []}, "documents"),
@@ -96,9 +99,9 @@ def test_duplicate_collection_is_409(api: TestClient, stored: dict[str, Any]) ->
         ("/collections/kb/search", {"query": "x", "threshold": 1.5}, "threshold"),
         ("/collections/kb/search", {"query": "x", "threshold": -1.01}, "threshold"),
         ("/collections/kb/search", {"query": "x", "top_k": 0}, "top_k"),
-        ("/collections/kb/search", {"query": "x", "top_k": MAX_TOP_K + 1}, "top_k"),
+        ("/collections/kb/search", {"query": "x", "top_k": LIMITS.max_top_k + 1}, "top_k"),
         ("/collections/kb/search", {"query": ""}, "query"),
-        ("/collections/kb/search", {"query": "q" * (MAX_QUERY_CHARS + 1)}, "query"),
+        ("/collections/kb/search", {"query": "q" * (LIMITS.max_query_chars + 1)}, "query"),
         ("/collections/kb/search", {"query": "x", "filter": {"a": [1]}}, "filter.a"),
         ("/collections", {"name": "bad name!"}, "name"),
         ("/collections", {"name": "ok", "threshold": 2}, "threshold"),
@@ -216,7 +219,7 @@ def test_metadata_the_engine_cannot_hold_is_refused(
     big = {"documents": [{"id": "big", "text": "x", "metadata": {"notes": "n" * 70_000}}]}
     response = api.post("/collections/kb/documents", json=big)
     assert response.status_code == 422
-    assert "more than 65536" in detail(response)
+    assert "more than the limit of 65536" in detail(response)
     assert snapshot(api) == stored
     # Eight levels are fine, and searchable afterwards.
     ingest(api, [{"id": "eight", "text": "Refunds take five days.", "metadata": nested(8)}])
@@ -227,7 +230,7 @@ def test_a_refused_body_is_not_echoed(api: TestClient, stored: dict[str, Any]) -
     response = api.post("/collections/kb/search", json={"query": "q" * 3_000_000})
     assert response.status_code == 422
     assert len(response.content) < 1_000
-    assert detail(response) == "query: String should have at most 2000 characters"
+    assert detail(response) == "query: String should have at most 20000 characters"
 
 
 def test_a_huge_page_offset_is_refused(api: TestClient, stored: dict[str, Any]) -> None:
@@ -312,3 +315,85 @@ def test_cross_origin_calls_are_off_unless_an_origin_is_allowed(
             "/collections/kb/search", headers={**preflight, "origin": "https://evil.example"}
         )
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_configured_limits_answer_422_naming_the_limit_and_its_setting(
+    tmp_path: Path, models: ModelRegistry
+) -> None:
+    limits = InputLimits(
+        max_documents_per_request=2,
+        max_document_chars=50,
+        max_query_chars=10,
+        max_top_k=10,
+        max_filter_depth=1,
+        max_metadata_depth=1,
+        max_metadata_bytes=20,
+        max_term_map_entries=1,
+        max_id_chars=5,
+    )
+    doc = {"id": "a", "text": "short"}
+    refused = [
+        (
+            "/collections/kb/documents",
+            {"documents": [doc, doc, doc]},
+            "documents",
+            "MAX_DOCUMENTS_PER_REQUEST",
+        ),
+        (
+            "/collections/kb/documents",
+            {"documents": [{"id": "a", "text": "x" * 51}]},
+            "documents.0.text",
+            "MAX_DOCUMENT_CHARS",
+        ),
+        (
+            "/collections/kb/documents",
+            {"documents": [{"id": "abcdef", "text": "x"}]},
+            "documents.0.id",
+            "MAX_ID_CHARS",
+        ),
+        (
+            "/collections/kb/documents",
+            {"documents": [{**doc, "metadata": {"a": {"b": 1}}}]},
+            "documents.0.metadata",
+            "MAX_METADATA_DEPTH",
+        ),
+        (
+            "/collections/kb/documents",
+            {"documents": [{**doc, "metadata": {"a": "x" * 30}}]},
+            "documents.0.metadata",
+            "MAX_METADATA_BYTES",
+        ),
+        ("/collections/kb/search", {"query": "x" * 11}, "query", "MAX_QUERY_CHARS"),
+        ("/collections/kb/search", {"query": "x", "top_k": 11}, "top_k", "MAX_TOP_K"),
+        (
+            "/collections/kb/search",
+            {"query": "x", "filter": {"must": [{"must": [{"key": "a", "match": 1}]}]}},
+            "filter.must[0]",
+            "MAX_FILTER_DEPTH",
+        ),
+        (
+            "/collections",
+            {"name": "c2", "term_map": {"a": "b", "c": "d"}},
+            "term_map",
+            "MAX_TERM_MAP_ENTRIES",
+        ),
+    ]
+    with TestClient(
+        create_app(Settings(data_dir=tmp_path / "data", limits=limits), models=models)
+    ) as api:
+        assert api.post("/collections", json={"name": "kb"}).status_code == 201
+        for path, body, field, setting in refused:
+            response = api.post(path, json=body)
+            assert response.status_code == 422, (field, response.text)
+            assert detail(response).startswith(f"{field}:"), detail(response)
+            assert f"SEMSEARCH_LIMITS__{setting}" in detail(response)
+        assert api.get("/collections/kb").json()["document_count"] == 0
+        assert [c["name"] for c in api.get("/collections").json()["collections"]] == ["kb"]
+
+
+def test_a_limit_above_its_ceiling_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEMSEARCH_LIMITS__MAX_METADATA_DEPTH", "9")
+    with pytest.raises(ValueError, match="max_metadata_depth"):
+        Settings()
+    monkeypatch.setenv("SEMSEARCH_LIMITS__MAX_METADATA_DEPTH", "3")
+    assert Settings().limits.max_metadata_depth == 3

@@ -10,46 +10,20 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from fastapi.testclient import TestClient
+from redis import Redis
 
 from api.app import create_app
 from retrieval.config import Settings
 from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
-from retrieval.services import Services
-from tests.conftest import wait_for_job
+from tests.conftest import celery_worker_for, wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, search
-from workers.celery_app import create_celery_app
-from workers.tasks import register_tasks
 
 pytestmark = pytest.mark.redis
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def celery_settings(tmp_path: Path) -> Settings:
-    # A queue of its own, so that no task left over from another run reaches this worker.
-    return Settings(
-        data_dir=tmp_path / "data",
-        broker_url=REDIS_URL,
-        celery_queue=f"semsearch-test-{uuid.uuid4().hex}",
-    )
-
-
-@pytest.fixture
-def celery_api(celery_settings: Settings, models: ModelRegistry) -> Iterator[TestClient]:
-    app = create_app(celery_settings, models=models)
-    with TestClient(app) as client:
-        services: Services = app.state.services
-        worker_app = create_celery_app(celery_settings)
-        register_tasks(worker_app, context=lambda: services.ingest_context)
-        with start_worker(worker_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            yield client
 
 
 def test_job_runs_on_the_celery_worker_and_succeeds(celery_api: TestClient) -> None:
@@ -129,17 +103,23 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
 
 
+def private_broker_settings(tmp_path: Path, port: int, **extra: Any) -> Settings:
+    """Settings of an API whose broker is the test's own redis-server on `port`."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        broker_url=f"redis://127.0.0.1:{port}/0",
+        broker_timeout_s=0.5,
+        celery_queue=f"semsearch-test-{uuid.uuid4().hex}",
+        **extra,
+    )
+
+
 def test_a_broker_outage_refuses_ingest_keeps_search_and_heals_itself(
     tmp_path: Path, models: ModelRegistry
 ) -> None:
     port = free_port()
     redis = start_redis(port)
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        broker_url=f"redis://127.0.0.1:{port}/0",
-        broker_timeout_s=0.5,
-        celery_queue=f"semsearch-test-{uuid.uuid4().hex}",
-    )
+    settings = private_broker_settings(tmp_path, port)
     app = create_app(settings, models=models)
     try:
         with TestClient(app) as api:
@@ -160,14 +140,40 @@ def test_a_broker_outage_refuses_ingest_keeps_search_and_heals_itself(
             assert api.get("/health/ready").status_code == 200
             accepted = api.post("/collections/kb/documents", json={"documents": DOCUMENTS[:2]})
             assert accepted.status_code == 202, accepted.text
-            services: Services = app.state.services
-            worker_app = create_celery_app(settings)
-            register_tasks(worker_app, context=lambda: services.ingest_context)
-            with start_worker(worker_app, pool="solo", perform_ping_check=False):
+            with celery_worker_for(app, settings):
                 job = wait_for_job(api, accepted.json()["id"])
             assert job["status"] == "succeeded", job
             hits = search(api, "reset my password")["hits"]
             assert hits[0]["document_id"] == "password"
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+def test_a_job_lost_by_a_redis_restart_is_sent_again(tmp_path: Path, models: ModelRegistry) -> None:
+    """Redis here keeps nothing on disk, like a cache-only deployment: a restart empties it."""
+    port = free_port()
+    redis = start_redis(port)
+    settings = private_broker_settings(tmp_path, port, requeue_lost_jobs_after_s=1.0)
+    app = create_app(settings, models=models)
+    try:
+        with TestClient(app) as api:
+            create_collection(api, threshold=0.3)
+            accepted = api.post("/collections/kb/documents", json={"documents": DOCUMENTS[:2]})
+            assert accepted.status_code == 202
+            time.sleep(2.5)  # past the grace period, but the task is still in the queue
+            with Redis(port=port) as client:
+                assert client.llen(settings.celery_queue) == 1, "a task in the queue was re-sent"
+
+            redis.terminate()
+            redis.wait(timeout=10)
+            redis = start_redis(port)  # empty: the task is gone, the job still "queued"
+            assert api.get(f"/jobs/{accepted.json()['id']}").json()["status"] == "queued"
+
+            with celery_worker_for(app, settings):
+                job = wait_for_job(api, accepted.json()["id"])
+            assert job["status"] == "succeeded", job
+            assert search(api, "reset my password")["hits"][0]["document_id"] == "password"
     finally:
         redis.terminate()
         redis.wait(timeout=10)

@@ -11,15 +11,15 @@ from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
 from api.cli import cli
-from retrieval.errors import InvalidInput
-from retrieval.evaluation.beir import (
+from evaluation.beir import (
     BEIR_METRICS,
     load_beir,
     new_evaluation_collection,
     sample_beir,
     score_run,
 )
-from retrieval.evaluation.pairs import evaluate_pairs, load_pairs
+from evaluation.pairs import evaluate_pairs, load_pairs
+from retrieval.errors import InvalidInput
 from retrieval.models.registry import MINILM, ModelRegistry
 from retrieval.text import clean_query
 

@@ -235,7 +235,8 @@ def test_conditions_up_to_the_limit_are_accepted() -> None:
         ({"lang": None}, "filter.lang: expected a string, number or boolean, got None"),
         (
             nested(MAX_FILTER_DEPTH + 1),
-            "filter" + ".must[0]" * MAX_FILTER_DEPTH + ": filters are nested deeper than 5 levels",
+            "filter" + ".must[0]" * MAX_FILTER_DEPTH + ": filters are nested deeper than 5 levels "
+            "(SEMSEARCH_LIMITS__MAX_FILTER_DEPTH)",
         ),
         (
             {"must": [{"key": f"f{i}", "match": i} for i in range(MAX_FILTER_CONDITIONS + 1)]},

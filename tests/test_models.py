@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ingest.pipeline import run_job, submit_documents
+from ingest.pipeline import IngestContext, run_job, submit_documents
 from retrieval.catalog import DocumentInput
 from retrieval.collections import IndexChange, NewCollection
 from retrieval.config import ExtraModel, Settings
 from retrieval.errors import ConfigurationError, Conflict, InvalidInput
+from retrieval.models.base import PASSAGE_SLICE, EmbeddingModel
 from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
 from retrieval.models.sentence_transformers import bundled_minilm_path
+from retrieval.models.turns import QueryFirstTurns
 from retrieval.services import Services
 from tests.conftest import wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
@@ -53,7 +57,7 @@ def top_hits(api: TestClient, name: str) -> dict[str, str | None]:
 def test_models_are_listed_with_their_properties(api: TestClient) -> None:
     listed = api.get("/models").json()
     by_name = {model["name"]: model for model in listed["models"]}
-    assert listed["count"] == len(by_name) == 2
+    assert listed["count"] == len(by_name) == 3
     minilm, e5 = by_name[MINILM.name], by_name[E5]
     assert minilm["default"] is True
     assert e5["default"] is False
@@ -69,7 +73,7 @@ def test_unknown_model_is_a_422_listing_the_registered_ones(api: TestClient) -> 
     assert response.status_code == 422
     assert response.json()["detail"] == (
         "model: unknown model 'nomic-embed-text'; registered models: all-MiniLM-L6-v2, "
-        "multilingual-e5-small"
+        "multilingual-e5-small, all-MiniLM-L6-v2-int8"
     )
     assert api.get("/collections").json()["count"] == 0
 
@@ -191,7 +195,7 @@ def stage(services: Services, documents: list[dict[str, Any]]) -> str:
 
 
 def run(services: Services, job_id: str) -> None:
-    run_job(job_id, services.ingest_context, final_attempt=True)
+    run_job(job_id, IngestContext.of(services), final_attempt=True)
     job = services.catalog.get_job(job_id)
     assert job.status == "succeeded", job.error
 
@@ -252,7 +256,7 @@ def test_deleting_a_collection_mid_reindex_drops_both_vector_sets(services: Serv
     names = [collection.store_name, collection.reindex.store_name]
 
     services.collections.delete("kb")
-    run_job(job.id, services.ingest_context, final_attempt=True)  # the job is gone: a no-op
+    run_job(job.id, IngestContext.of(services), final_attempt=True)  # the job is gone: a no-op
 
     assert not any(services.store.collection_exists(name) for name in names)
 
@@ -272,6 +276,49 @@ def test_patching_the_model_through_the_api_switches_after_the_job(api: TestClie
     collection = api.get("/collections/kb").json()
     assert (collection["model"], collection["reindex"]) == (E5, None)
     assert search(api, "苹果手机电池不耐用")["hits"][0]["document_id"] == "battery"
+
+
+def test_a_reindex_rebuilds_the_vectors_from_the_stored_text(api: TestClient) -> None:
+    create_collection(api, threshold=0.3, mode="dense")
+    ingest(api, DOCUMENTS)
+    services: Services = api.app.state.services  # type: ignore[attr-defined]
+    before = services.catalog.get_collection("kb")
+    found = search(api, "How do I reset my password")["hits"][0]
+
+    started = api.post("/collections/kb/reindex")
+    assert started.status_code == 202, started.text
+    assert started.headers["Location"] == f"/jobs/{started.json()['id']}"
+    job = wait_for_job(api, started.json()["id"])
+    assert (job["kind"], job["status"], job["documents_done"]) == (
+        "reindex",
+        "succeeded",
+        len(DOCUMENTS),
+    )
+
+    after = services.catalog.get_collection("kb")
+    assert after.store_name != before.store_name
+    assert not services.store.collection_exists(before.store_name)
+    assert services.store.count(after.store_name) == sum(
+        document.chunk_count
+        for document in services.catalog.get_documents("kb", [d["id"] for d in DOCUMENTS])
+    )
+    again = search(api, "How do I reset my password")["hits"][0]
+    assert (again["document_id"], round(again["score"], 5)) == (
+        found["document_id"],
+        round(found["score"], 5),
+    )
+
+
+def test_a_reindex_while_one_runs_is_a_409_and_a_missing_collection_a_404(
+    api: TestClient,
+) -> None:
+    create_collection(api)
+    services: Services = api.app.state.services  # type: ignore[attr-defined]
+    services.collections.rebuild("kb")  # opened, never queued: it stays running
+    refused = api.post("/collections/kb/reindex")
+    assert refused.status_code == 409
+    assert "is being re-indexed" in refused.json()["detail"]
+    assert api.post("/collections/nope/reindex").status_code == 404
 
 
 def test_an_unknown_model_in_a_patch_changes_nothing(api: TestClient) -> None:
@@ -364,10 +411,50 @@ def test_a_collection_deleted_and_recreated_mid_job_gets_no_ghost_points(
         return False
 
     run_job(
-        job_id, services.ingest_context, final_attempt=True, should_stop=replace_the_collection_once
+        job_id,
+        IngestContext.of(services),
+        final_attempt=True,
+        should_stop=replace_the_collection_once,
     )
 
     collection = services.catalog.get_collection("kb")
     assert services.store.count(collection.store_name) == 0
     assert services.searcher.search("kb", "苹果手机电池不耐用").hits == []
     assert services.catalog.document_count("kb") == 0
+
+
+def test_a_waiting_query_goes_before_the_next_passage_slice() -> None:
+    turns = QueryFirstTurns()
+    order: list[str] = []
+    release = threading.Event()
+
+    def take(name: str, *, query: bool) -> None:
+        with turns.turn(query=query):
+            order.append(name)
+
+    def hold() -> None:
+        with turns.turn(query=False):
+            release.wait(timeout=30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    passage = threading.Thread(target=take, args=("passage",), kwargs={"query": False})
+    passage.start()
+    query = threading.Thread(target=take, args=("query",), kwargs={"query": True})
+    query.start()
+    deadline = time.monotonic() + 30
+    while turns._queries_waiting == 0:  # the query is queued behind the holder
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    for thread in (holder, passage, query):
+        thread.join(timeout=30)
+    assert order == ["query", "passage"]
+
+
+def test_passages_encoded_in_slices_equal_one_batch(minilm: EmbeddingModel) -> None:
+    texts = [f"sentence number {index} about refunds" for index in range(PASSAGE_SLICE * 2 + 3)]
+    sliced = minilm.encode_passages(texts)
+    whole = np.vstack([minilm.encode_passages([text]) for text in texts])
+    assert sliced.shape == (len(texts), minilm.dimension)
+    assert np.allclose(sliced, whole, atol=1e-4)

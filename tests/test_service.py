@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import cli
+from ingest.pipeline import IngestContext
 from ingest.thread_queue import ThreadJobQueue
 from retrieval.catalog import Catalog, DocumentInput
 from retrieval.collections import NewCollection
@@ -181,7 +182,7 @@ def test_ingestion_outlives_a_catalog_outage_longer_than_its_retries(
         ingest_retry_delays_s=(0.05, 0.1),
     )
     services = Services.open(settings, models=models)
-    queue = ThreadJobQueue(context=services.ingest_context, retry_delays_s=(0.05, 0.1))
+    queue = ThreadJobQueue(context=IngestContext.of(services), retry_delays_s=(0.05, 0.1))
     try:
         services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
         job = services.catalog.stage_documents(
@@ -243,8 +244,6 @@ def test_readiness_reports_an_ingestion_thread_that_stopped(api: TestClient) -> 
     assert api.get("/health/live").status_code == 200
 
 
-# qdrant-client checks the server's version from a background thread and warns when it cannot.
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 def test_unreachable_qdrant_server_is_503_and_nothing_is_stored(
     tmp_path: Path, models: ModelRegistry
 ) -> None:
@@ -297,3 +296,36 @@ def test_a_second_process_on_the_same_data_folder_stops_at_start_up(
     finally:
         first.close()
     Services.open(settings, models=models).close()  # released with the first one
+
+
+def test_a_big_import_lets_a_small_job_of_another_collection_run_first(
+    tmp_path: Path, models: ModelRegistry
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", ingest_slice_s=0.2)
+    with TestClient(create_app(settings, models=models)) as api:
+        create_collection(api, name="big", threshold=0.3)
+        create_collection(api, name="small", threshold=0.3)
+        many = [
+            {"id": f"n{n}", "text": f"Depot {n} opens at {n % 12} am on weekdays. " * 3}
+            for n in range(400)
+        ]
+        big = api.post("/collections/big/documents", json={"documents": many}).json()
+        deadline = time.monotonic() + 60
+        while api.get(f"/jobs/{big['id']}").json()["chunks_done"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        small = api.post("/collections/small/documents", json={"documents": DOCUMENTS[:1]}).json()
+
+        small_done = wait_for_job(api, small["id"])
+        big_now = api.get(f"/jobs/{big['id']}").json()
+        assert small_done["status"] == "succeeded"
+        assert big_now["status"] == "running", "the small job waited for the whole import"
+        assert 0 < big_now["documents_done"] < 400
+
+        big_done = wait_for_job(api, big["id"])
+        assert big_done["status"] == "succeeded"
+        assert big_done["documents_done"] == 400
+        documents = api.get("/collections/big/documents", params={"limit": 500}).json()
+        assert documents["count"] == 400
+        assert {d["status"] for d in documents["documents"]} == {"indexed"}
+        assert search(api, "when does depot 7 open", name="big")["hits"]

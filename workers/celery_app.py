@@ -1,15 +1,29 @@
-"""The Celery app, configured from Settings, and the job queue that sends to it."""
+"""The Celery app, configured from Settings, and the job queue that sends to it.
+
+A worker process logs JSON lines (retrieval/log.py) instead of Celery's own format: Celery
+leaves logging alone when something answers its `setup_logging` signal.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 from kombu.exceptions import KombuError
 
 from retrieval.config import Settings
 from retrieval.errors import Unavailable
+from retrieval.log import configure_logging, current_request_id
 
 INGEST_TASK = "semsearch.ingest_job"
 """Task name shared by the sender (API) and the workers; tasks are sent by name."""
+
+
+def _log_json_lines(loglevel: int | str | None = None, **_: Any) -> None:
+    configure_logging(loglevel or "INFO")
+
+
+signals.setup_logging.connect(_log_json_lines)
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -54,7 +68,12 @@ class CeleryJobQueue:
 
     def submit(self, job_id: str) -> None:
         try:
-            self._app.send_task(INGEST_TASK, args=[job_id], retry=True)
+            self._app.send_task(
+                INGEST_TASK,
+                args=[job_id],
+                kwargs={"request_id": current_request_id()},
+                retry=True,
+            )
         except (KombuError, OSError) as exc:
             raise Unavailable(
                 f"the job broker at {self._broker_url} cannot be reached ({exc}); the documents "
@@ -72,3 +91,17 @@ class CeleryJobQueue:
             except (KombuError, OSError, *connection.connection_errors):
                 return False
         return True
+
+    def depth(self) -> int | None:
+        """Tasks waiting in the broker's queue; None when the broker cannot be reached."""
+        with self._app.connection_for_read() as connection:
+            try:
+                connection.ensure_connection(max_retries=0)  # one try: a scrape must not wait
+                declared = connection.default_channel.queue_declare(
+                    queue=self._app.conf.task_default_queue, passive=True
+                )
+            except connection.channel_errors:
+                return 0  # not found: Redis drops an empty queue's list, so nothing waits
+            except (KombuError, OSError, *connection.connection_errors):
+                return None
+        return int(declared.message_count)

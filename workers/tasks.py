@@ -9,6 +9,7 @@ from celery import Celery, Task
 
 from ingest.pipeline import IngestContext, run_job
 from retrieval.errors import Unavailable
+from retrieval.log import request_context
 from workers.celery_app import INGEST_TASK
 
 MAX_RETRIES = 5
@@ -33,8 +34,10 @@ def register_tasks(app: Celery, *, context: Callable[[], IngestContext]) -> None
         reject_on_worker_lost=True,
         max_retries=MAX_RETRIES,
     )
-    def ingest_job(self: Task[Any, Any], job_id: str) -> None:
-        try:
-            run_job(job_id, context(), final_attempt=self.request.retries >= MAX_RETRIES)
-        except Unavailable as exc:
-            raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries)) from exc
+    def ingest_job(self: Task[Any, Any], job_id: str, request_id: str | None = None) -> None:
+        """Run the job in the context of the request that submitted it (its logs say so)."""
+        with request_context(request_id):
+            try:
+                run_job(job_id, context(), final_attempt=self.request.retries >= MAX_RETRIES)
+            except Unavailable as exc:
+                raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries)) from exc

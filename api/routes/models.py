@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.auth import KeyAccess
 from api.deps import ServicesDep
 from api.schemas import ModelList, ModelPublic
 from api.strict_json import StrictJsonRoute
@@ -12,7 +13,7 @@ router = APIRouter(prefix="/models", tags=["models"], route_class=StrictJsonRout
 
 
 @router.get("", operation_id="list_models")
-def list_models(services: ServicesDep) -> ModelList:
+def list_models(services: ServicesDep, _: KeyAccess) -> ModelList:
     """Every registered model with what it reads; a collection chooses one at creation."""
     models = services.models
     listed = [

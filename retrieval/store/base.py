@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -45,6 +45,10 @@ GROUP_FETCH_FACTOR = 4
 """Grouping by document fetches top_k * 4 chunks, then 4 times more while documents lack."""
 THRESHOLD_SLACK = 1e-6
 """The engine gets a slightly lower threshold; the exact rule is applied on its scores."""
+SCROLL_PAGE_POINTS = 1_000
+"""Points read per page when the store lists what it holds (`chunk_indexes`)."""
+DELETE_BATCH_DOCUMENTS = 500
+"""Document ids per delete request of `delete_documents`."""
 
 POINT_ID_NAMESPACE = uuid.UUID("6f1c3e2a-5b8d-4c71-9a0e-2d4f7b9c8e15")
 
@@ -155,6 +159,18 @@ class VectorStore(Protocol):
 
     def delete_document(self, name: str, document_id: str, *, from_chunk: int = 0) -> None:
         """Delete the document's points whose chunk_index >= from_chunk (0: all of them)."""
+
+    def delete_documents(self, name: str, document_ids: Sequence[str]) -> None:
+        """Delete every point of these documents (ids without points are no error)."""
+
+    def chunk_indexes(self, name: str) -> dict[str, set[int]]:
+        """What the collection holds: document id -> the chunk indexes of its points.
+
+        Read by scrolling the payloads' document_id and chunk_index, SCROLL_PAGE_POINTS at a
+        time, without vectors; a point lacking either field is not listed. Not a snapshot:
+        a write made while it runs may or may not be seen.
+        """
+        ...
 
     def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
         """Index the metadata field `field` (payload key ``metadata.<field>``) for filters.
@@ -347,6 +363,23 @@ def payload_schema(schemas: Mapping[PayloadIndexKind, SchemaT], kind: str) -> Sc
 def metadata_key(field: str) -> str:
     """The payload key of the metadata field `field`."""
     return f"metadata.{field}"
+
+
+def add_chunk_indexes(
+    held: dict[str, set[int]], payloads: Iterable[Mapping[str, Any] | None]
+) -> None:
+    """Add the (document_id, chunk_index) of each payload to `held`; skip incomplete ones."""
+    for payload in payloads:
+        document_id = (payload or {}).get("document_id")
+        chunk_index = (payload or {}).get("chunk_index")
+        if isinstance(document_id, str) and type(chunk_index) is int:
+            held.setdefault(document_id, set()).add(chunk_index)
+
+
+def id_batches(document_ids: Sequence[str]) -> Iterator[list[str]]:
+    """The ids in batches of DELETE_BATCH_DOCUMENTS (a filter's size stays bounded)."""
+    for start in range(0, len(document_ids), DELETE_BATCH_DOCUMENTS):
+        yield list(document_ids[start : start + DELETE_BATCH_DOCUMENTS])
 
 
 def document_of(hit: StoredHit) -> str:

@@ -213,6 +213,35 @@ class EdgeVectorStore:
             if collection.journal is not None:
                 collection.journal.append(operation)
 
+    def delete_documents(self, name: str, document_ids: Sequence[str]) -> None:
+        self._open(name)
+        for batch in base.id_batches(document_ids):
+            operation = qe.UpdateOperation.delete_points_by_filter(
+                qe.Filter(must=[qe.FieldCondition("document_id", match=qe.MatchAny(batch))])
+            )
+            with self._shard(name) as (collection, shard):
+                shard.update(operation)
+                if collection.journal is not None:
+                    collection.journal.append(operation)
+
+    def chunk_indexes(self, name: str) -> dict[str, set[int]]:
+        held: dict[str, set[int]] = {}
+        offset: qe.PointId | None = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset,
+                limit=base.SCROLL_PAGE_POINTS,
+                with_payload=["document_id", "chunk_index"],
+                with_vector=False,
+            )
+            # One page per hold of the lock: searches and writes go on between pages, and a
+            # shard swapped in by an optimisation meanwhile holds the same point ids.
+            with self._shard(name) as (_, shard):
+                records, offset = shard.scroll(request)
+            base.add_chunk_indexes(held, (record.payload for record in records))
+            if offset is None:
+                return held
+
     def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
         operation = qe.UpdateOperation.create_field_index(
             base.metadata_key(field), base.payload_schema(_PAYLOAD_SCHEMA, kind)

@@ -122,6 +122,37 @@ class ServerVectorStore:
         with self._translate_errors(name):
             self._client.delete(name, points_selector=selector, wait=True)
 
+    def delete_documents(self, name: str, document_ids: Sequence[str]) -> None:
+        with self._translate_errors(name):
+            self._require_collection(name)
+            for batch in base.id_batches(document_ids):
+                selector = models.FilterSelector(
+                    filter=models.Filter(
+                        must=[
+                            models.FieldCondition(
+                                key="document_id", match=models.MatchAny(any=batch)
+                            )
+                        ]
+                    )
+                )
+                self._client.delete(name, points_selector=selector, wait=True)
+
+    def chunk_indexes(self, name: str) -> dict[str, set[int]]:
+        held: dict[str, set[int]] = {}
+        offset: models.ExtendedPointId | None = None
+        with self._translate_errors(name):
+            while True:
+                records, offset = self._client.scroll(
+                    name,
+                    limit=base.SCROLL_PAGE_POINTS,
+                    offset=offset,
+                    with_payload=["document_id", "chunk_index"],
+                    with_vectors=False,
+                )
+                base.add_chunk_indexes(held, (record.payload for record in records))
+                if offset is None:
+                    return held
+
     def create_payload_index(self, name: str, field: str, kind: PayloadIndexKind) -> None:
         schema = base.payload_schema(_PAYLOAD_SCHEMA, kind)
         with self._translate_errors(name):

@@ -235,6 +235,9 @@ class InlineJobQueue:
     def is_running(self) -> bool:
         return True
 
+    def depth(self) -> int:
+        return 0  # a job runs as it is submitted: none waits
+
 
 def evaluate_beir(
     services: Services,
@@ -337,7 +340,7 @@ def ingest_corpus(
     progress: ProgressCallback | None = None,
 ) -> IngestTiming:
     """Ingest documents through the write path, one job per `DOCUMENTS_PER_JOB` documents."""
-    job_queue = InlineJobQueue(services.ingest_context)
+    job_queue = InlineJobQueue(IngestContext.of(services))
     chunks = 0
     started = time.perf_counter()
     if progress is not None:

@@ -1,0 +1,415 @@
+"""Search latency stage by stage, and throughput under concurrent clients, against the model.
+
+1. Data: SciFact abstracts indexed by the real pipeline (embedded: SQLite, Qdrant Edge, the
+   ingestion thread) into a dense collection, each document tagged ``part`` = p0..p9 (a
+   filterable keyword). The data folder is kept between runs (``--data-dir``); the first run
+   builds it (all 5,183 abstracts, about 11,000 chunks: several minutes on two cores).
+2. Stages, in this process, one query after another, query cache off: clean + term map, the
+   model's encode of the one query, the vector search in the store, and the rest of a search
+   (collection lookup, language check, hits), for ``--queries`` SciFact queries, without and
+   with a filter (part = p3, a tenth of the chunks). The baseline is the encode alone.
+3. HTTP: ``semsearch serve`` on the folder as a child process on 127.0.0.1, closed-loop clients
+   (each an ``httpx.AsyncClient`` sending one search after another) at ``--clients`` (1, 8, 32,
+   64) for ``--duration`` s each, the query cache off (every query encoded): first with each
+   query encoded alone (``SEMSEARCH_QUERY_BATCH_TEXTS=1``, the baseline), then with queries
+   sharing encodes, for each of ``--models`` (a collection each); last, the cache on with 50
+   questions asked again and again. Throughput with its ratio to the baseline's one client,
+   p50/p95/p99, errors, the server's peak RSS.
+
+    python benchmarks/search.py                       # builds ./.bench-search on first use
+    python benchmarks/search.py --clients 1,8 --duration 5 --queries 100
+    python benchmarks/search.py --models all-MiniLM-L6-v2,all-MiniLM-L6-v2-int8
+
+The data is read from ../shared/data/scifact (next to the repository); without it the
+benchmark says so and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from ingestion import SCIFACT, percentile
+from load import RssSampler, child_server, wait_ready
+from rich.console import Console
+from rich.table import Table
+
+from ingest.pipeline import IngestContext, submit_documents
+from ingest.thread_queue import ThreadJobQueue
+from retrieval.catalog import CollectionMode, DocumentInput, JobStatus
+from retrieval.collections import NewCollection
+from retrieval.config import Settings
+from retrieval.filters import Filter, parse_filter
+from retrieval.models.base import TextRole
+from retrieval.services import Services
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+PARTS = 10
+FILTER = {"part": "p3"}
+JOB_DOCUMENTS = 1_000
+READY_TIMEOUT_S = 120.0
+
+
+def load_documents() -> list[DocumentInput]:
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return [
+        DocumentInput(
+            id=row["_id"],
+            text=row["text"],
+            title=row["title"],
+            metadata={"part": f"p{position % PARTS}"},
+        )
+        for position, row in enumerate(rows)
+    ]
+
+
+def load_queries() -> list[str]:
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as lines:
+        return [json.loads(line)["text"] for line in lines if line.strip()]
+
+
+def collection_of(model: str) -> str:
+    return "scifact" if model == DEFAULT_MODEL else f"scifact-{model}"
+
+
+def build(services: Services, console: Console, model: str) -> int:
+    """Index SciFact into the model's collection unless the folder holds it; its chunk count."""
+    name = collection_of(model)
+    if name not in {record.name for record in services.catalog.list_collections()}:
+        documents = load_documents()
+        console.print(f"indexing {len(documents)} SciFact abstracts (once per data folder)")
+        services.collections.create(
+            NewCollection(
+                name=name,
+                top_k=10,
+                model=model,
+                mode=CollectionMode.DENSE,
+                filterable={"part": "keyword"},
+            )
+        )
+        queue = ThreadJobQueue(context=IngestContext.of(services))
+        try:
+            job_ids = [
+                submit_documents(
+                    services.catalog, queue, name, documents[start : start + JOB_DOCUMENTS]
+                ).id
+                for start in range(0, len(documents), JOB_DOCUMENTS)
+            ]
+            for job_id in job_ids:
+                while (job := services.catalog.get_job(job_id)).status not in (
+                    JobStatus.SUCCEEDED,
+                    JobStatus.FAILED,
+                ):
+                    time.sleep(0.2)
+                if job.status is JobStatus.FAILED:
+                    raise SystemExit(f"job {job_id} failed: {job.error}")
+        finally:
+            queue.close()
+    record = services.catalog.get_collection(name)
+    return services.store.count(record.store_name)
+
+
+@dataclass(slots=True)
+class Stages:
+    """Seconds per query of each stage of a search."""
+
+    clean: list[float] = field(default_factory=list)
+    encode: list[float] = field(default_factory=list)
+    vector: list[float] = field(default_factory=list)
+    search: list[float] = field(default_factory=list)
+
+    def rest(self) -> list[float]:
+        """The search's time beyond its three measured stages, per query (the stages and the
+        whole are timed in separate calls, so a single difference can be below zero)."""
+        return [
+            whole - clean - encode - vector
+            for whole, clean, encode, vector in zip(
+                self.search, self.clean, self.encode, self.vector, strict=True
+            )
+        ]
+
+
+def measure_stages(
+    services: Services, name: str, queries: Sequence[str], query_filter: Filter | None
+) -> Stages:
+    """Each stage timed on its own, then the whole search, for every query in turn."""
+    collection = services.catalog.get_collection(name)
+    model = services.models.get(collection.model)
+    stages = Stages()
+    for query in queries:
+        started = time.perf_counter()
+        prepared = services.searcher.prepare_query(collection, query)
+        cleaned = time.perf_counter()
+        vector = model.encode([prepared], role=TextRole.QUERY)[0].tolist()
+        encoded = time.perf_counter()
+        services.store.search(
+            collection.store_name,
+            vector,
+            top_k=collection.top_k,
+            threshold=collection.threshold,
+            query_filter=query_filter,
+        )
+        searched = time.perf_counter()
+        services.searcher.search(name, query, query_filter=query_filter)
+        stages.clean.append(cleaned - started)
+        stages.encode.append(encoded - cleaned)
+        stages.vector.append(searched - encoded)
+        stages.search.append(time.perf_counter() - searched)
+    return stages
+
+
+def stages_table(results: dict[str, Stages], chunks: int) -> Table:
+    table = Table(
+        title=f"one client, in process: ms per search of {chunks} chunks (query cache off)"
+    )
+    for column in ("model, filter", "stage", "p50", "p95", "p99", "p50 vs encode"):
+        table.add_column(column, justify="right")
+    for label, stages in results.items():
+        encode_p50 = statistics.median(stages.encode)
+        for stage, values in (
+            ("encode (baseline)", stages.encode),
+            ("clean + term map", stages.clean),
+            ("vector search", stages.vector),
+            ("the rest", stages.rest()),
+            ("whole search", stages.search),
+        ):
+            table.add_row(
+                label,
+                stage,
+                *(f"{percentile(values, share) * 1000:.2f}" for share in (0.5, 0.95, 0.99)),
+                f"{statistics.median(values) / encode_p50:.2f}",
+            )
+    return table
+
+
+@dataclass(slots=True)
+class Level:
+    label: str
+    clients: int
+    wall_s: float
+    latencies: list[float]
+    errors: int
+    peak_rss: int | None
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.wall_s
+
+
+async def closed_loop(
+    base_url: str,
+    name: str,
+    *,
+    queries: Sequence[str],
+    clients: int,
+    duration_s: float,
+    seed: int,
+) -> tuple[float, list[float], int]:
+    """`clients` clients each searching without pause for `duration_s`: (wall s, latencies of
+    the 200 answers, other answers)."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration_s
+
+    async def client(index: int) -> None:
+        nonlocal errors
+        rng = random.Random(f"{seed}-{clients}-{index}")
+        async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as http:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    answer = await http.post(
+                        f"/collections/{name}/search", json={"query": rng.choice(queries)}
+                    )
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                if answer.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(index) for index in range(clients)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def run_levels(
+    args: argparse.Namespace,
+    console: Console,
+    model: str,
+    queries: Sequence[str],
+    *,
+    label: str,
+    environment: dict[str, str],
+    levels: Sequence[int],
+) -> list[Level]:
+    """`semsearch serve` with `environment` added, driven at each number of clients."""
+    name = collection_of(model)
+    measured = []
+    with child_server(console, unlimited=True, data_dir=args.data_dir, environment=environment) as (
+        base_url,
+        server,
+    ):
+        wait_ready(base_url, {}, server, READY_TIMEOUT_S)
+        sampler = RssSampler(server.process.pid)
+        sampler.start()
+        try:
+            asyncio.run(
+                closed_loop(
+                    base_url,
+                    name,
+                    queries=queries,
+                    clients=max(levels),
+                    duration_s=3.0,
+                    seed=args.seed,
+                )
+            )
+            for clients in levels:
+                mark = sampler.mark()
+                wall_s, latencies, errors = asyncio.run(
+                    closed_loop(
+                        base_url,
+                        name,
+                        queries=queries,
+                        clients=clients,
+                        duration_s=args.duration,
+                        seed=args.seed,
+                    )
+                )
+                measured.append(
+                    Level(
+                        f"{model}, {label}", clients, wall_s, latencies, errors, sampler.peak(mark)
+                    )
+                )
+                console.print(
+                    f"{model}, {label}, {clients} clients: {len(latencies) / wall_s:.1f}/s"
+                )
+        finally:
+            sampler.stop()
+    return measured
+
+
+def levels_table(levels: Sequence[Level], chunks: int) -> Table:
+    """Throughput of every level against the first (one client, the first model)."""
+    table = Table(title=f"HTTP on 127.0.0.1, closed-loop clients, {chunks} chunks")
+    for column in (
+        "",
+        "clients",
+        "searches/s",
+        "vs 1 client",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "peak RSS MiB",
+    ):
+        table.add_column(column, justify="right")
+    baseline = levels[0].throughput
+    for level in levels:
+        table.add_row(
+            level.label,
+            str(level.clients),
+            f"{level.throughput:.1f}",
+            f"{level.throughput / baseline:.2f}",
+            *(f"{percentile(level.latencies, share) * 1000:.0f}" for share in (0.5, 0.95, 0.99)),
+            str(level.errors),
+            f"{level.peak_rss / 2**20:.0f}" if level.peak_rss else "-",
+        )
+    return table
+
+
+def main() -> None:
+    args = parse_args()
+    console = Console(width=max(Console().width, 120))
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        console.print(f"[yellow]skipped: SciFact is missing ({SCIFACT})[/]")
+        return
+    queries = load_queries()
+    random.Random(args.seed).shuffle(queries)
+    console.print(f"load average: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")
+    services = Services.open(Settings(data_dir=args.data_dir, query_cache_size=0))
+    stages: dict[str, Stages] = {}
+    try:
+        for model in args.models:
+            name = collection_of(model)
+            chunks = build(services, console, model)
+            services.searcher.search(name, queries[0])  # loads the model
+            sample = queries[: args.queries]
+            stages[f"{model}, no filter"] = measure_stages(services, name, sample, None)
+            stages[f"{model}, part = p3"] = measure_stages(
+                services, name, sample, parse_filter(FILTER)
+            )
+    finally:
+        services.close()
+    console.print(stages_table(stages, chunks))
+    no_cache = {"SEMSEARCH_QUERY_CACHE_SIZE": "0"}
+    first = args.models[0]
+    levels = run_levels(
+        args,
+        console,
+        first,
+        queries,
+        label="each query alone (baseline)",
+        environment={**no_cache, "SEMSEARCH_QUERY_BATCH_TEXTS": "1"},
+        levels=args.clients,
+    )
+    for model in args.models:
+        levels += run_levels(
+            args,
+            console,
+            model,
+            queries,
+            label="queries share encodes",
+            environment=no_cache,
+            levels=args.clients,
+        )
+    levels += run_levels(
+        args,
+        console,
+        first,
+        queries[:50],
+        label="shared, query cache on",
+        environment={},
+        levels=[1, max(args.clients)],
+    )
+    console.print(levels_table(levels, chunks))
+    console.print(
+        "[dim]query cache on: 50 distinct queries asked again and again, as a support bot hears "
+        f"them. load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}[/]"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=Path(".bench-search"))
+    parser.add_argument("--queries", type=int, default=300, help="queries timed per stage")
+    parser.add_argument(
+        "--clients",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 8, 32, 64],
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per level")
+    parser.add_argument(
+        "--models",
+        type=lambda text: text.split(","),
+        default=[DEFAULT_MODEL],
+        help="registered models, each with a collection of its own (the first is the baseline)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

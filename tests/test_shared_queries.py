@@ -1,0 +1,176 @@
+"""Queries that meet at a busy model share one encode; repeated queries come from the cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client import REGISTRY
+
+from retrieval.models.base import EmbeddingModel, TextRole
+from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
+from retrieval.models.shared_queries import SharedQueryEncodes
+from retrieval.models.turns import QueryFirstTurns
+from tests.conftest import wait_for_job
+
+QUESTIONS = [
+    "how do I reset my password",
+    "where is my parcel",
+    "can I pay with a credit card",
+    "the app crashes when I open it",
+    "how long does a refund take",
+    "change the delivery address",
+    "cancel my subscription",
+    "is there a student discount",
+]
+
+
+def _combine_behind_a_busy_model(
+    texts: Sequence[str], encode: Callable[[list[str]], NDArray[np.float32]], *, max_texts: int
+) -> dict[str, NDArray[np.float32] | BaseException]:
+    """Each text asked on its own thread while the model is busy; their answers by text."""
+    turns = QueryFirstTurns()
+    shared = SharedQueryEncodes(turns, max_texts=max_texts)
+    answers: dict[str, NDArray[np.float32] | BaseException] = {}
+    release = threading.Event()
+    held = threading.Event()
+
+    def hold() -> None:  # an encode of passages in progress
+        with turns.turn(query=False):
+            held.set()
+            release.wait(timeout=30)
+
+    def ask(text: str) -> None:
+        try:
+            answers[text] = shared.encode([text], encode)[0]
+        except RuntimeError as error:
+            answers[text] = error
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(timeout=30)
+    askers = [threading.Thread(target=ask, args=(text,)) for text in texts]
+    for asker in askers:
+        asker.start()
+    deadline = time.monotonic() + 30
+    while turns._queries_waiting < len(texts):  # every asker waits behind the holder
+        assert time.monotonic() < deadline, "the askers did not line up"
+        time.sleep(0.001)
+    release.set()
+    for thread in (holder, *askers):
+        thread.join(timeout=30)
+    return answers
+
+
+def test_queries_waiting_at_a_busy_model_share_one_encode(minilm: EmbeddingModel) -> None:
+    batches: list[list[str]] = []
+
+    def encode(texts: list[str]) -> NDArray[np.float32]:
+        batches.append(texts)
+        return minilm.encode(texts, role=TextRole.QUERY)
+
+    answers = _combine_behind_a_busy_model(QUESTIONS, encode, max_texts=64)
+
+    assert len(batches) == 1
+    assert sorted(batches[0]) == sorted(QUESTIONS)
+    alone = minilm.encode(QUESTIONS, role=TextRole.QUERY)
+    for text, row in zip(QUESTIONS, alone, strict=True):
+        answer = answers[text]
+        assert isinstance(answer, np.ndarray)
+        assert float(answer @ row) > 0.9999, f"{text!r} got another caller's row"
+
+
+def test_a_shared_encode_takes_at_most_max_texts(minilm: EmbeddingModel) -> None:
+    sizes: list[int] = []
+
+    def encode(texts: list[str]) -> NDArray[np.float32]:
+        sizes.append(len(texts))
+        return minilm.encode(texts, role=TextRole.QUERY)
+
+    answers = _combine_behind_a_busy_model(QUESTIONS, encode, max_texts=3)
+
+    assert sizes == [3, 3, 2]
+    assert all(isinstance(answers[text], np.ndarray) for text in QUESTIONS)
+
+
+def test_a_failed_shared_encode_reaches_each_of_its_callers_and_the_next_works(
+    minilm: EmbeddingModel,
+) -> None:
+    def fail(texts: list[str]) -> NDArray[np.float32]:
+        raise RuntimeError("the engine failed")
+
+    answers = _combine_behind_a_busy_model(QUESTIONS, fail, max_texts=64)
+
+    assert all(isinstance(answer, RuntimeError) for answer in answers.values())
+    shared = SharedQueryEncodes(QueryFirstTurns(), max_texts=64)
+    row = shared.encode([QUESTIONS[0]], lambda texts: minilm.encode(texts, role=TextRole.QUERY))
+    assert row.shape == (1, MINILM.dimension)
+
+
+def _cache_lookups(outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "semsearch_query_cache_lookups_total", {"model": MINILM.name, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+def test_repeated_queries_come_from_the_cache_least_recently_used_out() -> None:
+    model = ModelRegistry(BUNDLED_MODELS, default=MINILM.name, query_cache_size=2).get(MINILM.name)
+    hits, misses = _cache_lookups("hit"), _cache_lookups("miss")
+
+    first = model.encode_queries(["where is my parcel"])
+    again = model.encode_queries(["where is my parcel"])
+    assert (_cache_lookups("hit") - hits, _cache_lookups("miss") - misses) == (1, 1)
+    assert np.array_equal(first, again)
+    assert np.allclose(first, model.encode(["where is my parcel"], role=TextRole.QUERY), atol=1e-6)
+
+    model.encode_queries(["cancel my subscription", "is there a student discount"])
+    model.encode_queries(["where is my parcel"])  # pushed out by the two newer ones
+    assert _cache_lookups("miss") - misses == 4
+
+
+def test_a_cache_of_size_zero_never_answers() -> None:
+    model = ModelRegistry(BUNDLED_MODELS, default=MINILM.name, query_cache_size=0).get(MINILM.name)
+    hits = _cache_lookups("hit")
+    model.encode_queries(["where is my parcel"])
+    model.encode_queries(["where is my parcel"])
+    assert _cache_lookups("hit") == hits
+
+
+def test_concurrent_searches_each_get_their_own_hits(live_url: str) -> None:
+    """Sixteen searches at once through the real server return what each returns alone."""
+    with httpx.Client(base_url=live_url, timeout=60) as client:
+        created = client.post(
+            "/collections", json={"name": "faq", "threshold": 0.0, "top_k": 1, "mode": "dense"}
+        )
+        assert created.status_code == 201, created.text
+        documents = [{"id": f"q{index}", "text": text} for index, text in enumerate(QUESTIONS)]
+        job = client.post("/collections/faq/documents", json={"documents": documents})
+        assert job.status_code == 202, job.text
+        assert wait_for_job(client, job.json()["id"])["status"] == "succeeded"
+
+        def top(text: str) -> str:
+            response = client.post("/collections/faq/search", json={"query": text})
+            assert response.status_code == 200, response.text
+            return str(response.json()["hits"][0]["document_id"])
+
+        alone = [top(text) for text in QUESTIONS]
+        found: list[str | None] = [None] * (len(QUESTIONS) * 2)
+        askers = [
+            threading.Thread(
+                target=lambda position=position: found.__setitem__(
+                    position, top(QUESTIONS[position % len(QUESTIONS)])
+                )
+            )
+            for position in range(len(found))
+        ]
+        for asker in askers:
+            asker.start()
+        for asker in askers:
+            asker.join(timeout=60)
+    assert alone == [f"q{index}" for index in range(len(QUESTIONS))]
+    assert found == alone * 2
