@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 from prometheus_client import REGISTRY
 
@@ -174,3 +175,48 @@ def test_concurrent_searches_each_get_their_own_hits(live_url: str) -> None:
             asker.join(timeout=60)
     assert alone == [f"q{index}" for index in range(len(QUESTIONS))]
     assert found == alone * 2
+
+
+@pytest.mark.parametrize("attempt", range(20))
+def test_a_query_answered_by_another_turn_lets_a_waiting_passage_slice_go(attempt: int) -> None:
+    """A query that leaves without the turn (another turn encoded it) must wake the passages
+    it was holding back: without that wake-up, ingestion slept until the next search. Which
+    waiter the end of a turn wakes first is the scheduler's choice, hence several attempts."""
+    turns = QueryFirstTurns()
+    release = threading.Event()
+    answered = threading.Event()
+    held = threading.Event()
+    passage_ran = threading.Event()
+
+    def hold() -> None:  # the turn that will answer the waiting query
+        with turns.turn(query=False):
+            held.set()
+            release.wait(timeout=30)
+            answered.set()
+
+    def passage() -> None:
+        with turns.turn(query=False):
+            passage_ran.set()
+
+    def query() -> None:
+        with turns.turn(query=True, unless=answered.is_set) as taken:
+            assert not taken
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(timeout=30)
+    # The passage waits first, so the end of the holder's turn wakes it before the query.
+    slice_thread = threading.Thread(target=passage)
+    slice_thread.start()
+    time.sleep(0.01)
+    query_thread = threading.Thread(target=query)
+    query_thread.start()
+    deadline = time.monotonic() + 30
+    while turns._queries_waiting == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    for thread in (holder, query_thread):
+        thread.join(timeout=30)
+    assert passage_ran.wait(timeout=5), "the passage slice was never woken"
+    slice_thread.join(timeout=30)

@@ -37,6 +37,9 @@ class QueryFirstTurns:
                     self._changed.wait()
             finally:
                 self._queries_waiting -= query
+                if query and not taken:
+                    # Passages may be waiting only because this query was: wake them.
+                    self._changed.notify_all()
         if not taken:
             yield False
             return
