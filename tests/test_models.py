@@ -18,7 +18,7 @@ from retrieval.catalog import DocumentInput
 from retrieval.collections import IndexChange, NewCollection
 from retrieval.config import ExtraModel, Settings
 from retrieval.errors import ConfigurationError, Conflict, InvalidInput
-from retrieval.models.base import PASSAGE_SLICE, EmbeddingModel
+from retrieval.models.base import PASSAGE_SLICE_TEXTS, EmbeddingModel, passage_slices
 from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
 from retrieval.models.sentence_transformers import bundled_minilm_path
 from retrieval.models.turns import QueryFirstTurns
@@ -452,8 +452,17 @@ def test_a_waiting_query_goes_before_the_next_passage_slice() -> None:
     assert order == ["query", "passage"]
 
 
+def test_passage_slices_keep_order_and_bound_characters_and_count() -> None:
+    texts = ["a" * 700, "b" * 700, "c" * 200, "d" * 2_000, *(["e" * 10] * 40)]
+    slices = [list(part) for part in passage_slices(texts, max_chars=1_500, max_texts=32)]
+    assert [text for part in slices for text in part] == texts
+    assert [len(part) for part in slices] == [2, 1, 1, 32, 8]
+    assert all(sum(map(len, part)) <= 1_500 for part in slices if len(part) > 1)
+
+
 def test_passages_encoded_in_slices_equal_one_batch(minilm: EmbeddingModel) -> None:
-    texts = [f"sentence number {index} about refunds" for index in range(PASSAGE_SLICE * 2 + 3)]
+    count = PASSAGE_SLICE_TEXTS * 2 + 3
+    texts = [f"sentence number {index} about refunds" for index in range(count)]
     sliced = minilm.encode_passages(texts)
     whole = np.vstack([minilm.encode_passages([text]) for text in texts])
     assert sliced.shape == (len(texts), minilm.dimension)

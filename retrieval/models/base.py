@@ -8,7 +8,7 @@ C engine) implement `EmbeddingEngine`; the registry (retrieval/models/registry.p
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,8 +23,13 @@ from retrieval.models.shared_queries import SharedQueryEncodes
 from retrieval.models.tokenizer import HuggingFaceTokenizer
 from retrieval.models.turns import QueryFirstTurns
 
-PASSAGE_SLICE = 8
-"""Passages encoded per turn at the model: a search waits for at most one such slice."""
+PASSAGE_SLICE_CHARS = 1_500
+"""Characters of passages encoded per turn at the model: a search that arrives during an import
+waits for at most one slice, and a slice's encode time grows with its text, not with its count
+(on a CPU, batching long passages gains almost nothing: benchmarks/ingestion.py)."""
+
+PASSAGE_SLICE_TEXTS = 32
+"""Most passages in one slice, however short: short texts (FAQ rows) do gain from batching."""
 
 SHARED_QUERY_TEXTS = 64
 """Most query texts one shared encode takes by default (retrieval/models/shared_queries.py)."""
@@ -91,6 +96,23 @@ class EmbeddingEngine(Protocol):
         ...
 
 
+def passage_slices(
+    texts: Sequence[str],
+    max_chars: int = PASSAGE_SLICE_CHARS,
+    max_texts: int = PASSAGE_SLICE_TEXTS,
+) -> Iterator[Sequence[str]]:
+    """Consecutive runs of `texts`, each within `max_chars` characters and `max_texts` texts;
+    a text longer than `max_chars` is a run of its own."""
+    start = 0
+    while start < len(texts):
+        end, chars = start + 1, len(texts[start])
+        while end < len(texts) and end - start < max_texts and chars + len(texts[end]) <= max_chars:
+            chars += len(texts[end])
+            end += 1
+        yield texts[start:end]
+        start = end
+
+
 class EmbeddingModel:
     """A loaded model: its spec, its engine, and a token counter shared by its users.
 
@@ -98,9 +120,9 @@ class EmbeddingModel:
     tokenizer must not be driven from two threads at once ("Already borrowed"), and on a CPU
     two concurrent encodes only split the same cores. Queries that arrive together share one
     encode (shared_queries.py), and a query seen recently comes from the `query_cache`.
-    Passages are encoded in slices of PASSAGE_SLICE texts and waiting queries go before the
-    next slice, so searches stay fast during an import. The token counter has a lock of its
-    own: counting never waits for an encode.
+    Passages are encoded in slices of about PASSAGE_SLICE_CHARS characters and waiting queries
+    go before the next slice, so searches stay fast during an import. The token counter has a
+    lock of its own: counting never waits for an encode.
     """
 
     def __init__(
@@ -146,9 +168,9 @@ class EmbeddingModel:
         if role is TextRole.QUERY:
             return self._shared_queries.encode(texts, self._encode_queries_now)
         parts = []
-        for start in range(0, len(texts), PASSAGE_SLICE):
+        for passages in passage_slices(texts):
             with self._turns.turn(query=False):
-                parts.append(self._run_engine(texts[start : start + PASSAGE_SLICE], role=role))
+                parts.append(self._run_engine(passages, role=role))
         return np.concatenate(parts)
 
     def _encode_queries_now(self, texts: list[str]) -> NDArray[np.float32]:
