@@ -55,7 +55,8 @@ def never_stop() -> bool:
 
 @dataclass(frozen=True, slots=True)
 class IngestContext:
-    """What the write path needs, built once per process (see retrieval/services.py)."""
+    """What the write path needs: the services' parts, taken by `of` wherever a job is run or
+    submitted (an API request, a Celery task, the in-process queue)."""
 
     catalog: Catalog
     models: ModelRegistry
@@ -190,6 +191,7 @@ def run_job(
     *,
     final_attempt: bool,
     should_stop: Callable[[], bool] = never_stop,
+    should_yield: Callable[[], bool] = never_stop,
 ) -> None:
     """Run a job of either kind; on a backing service outage, re-raise for a retry or, at the
     last try, fail it.
@@ -197,6 +199,14 @@ def run_job(
     Callers (a Celery task, the in-process queue) own the retry schedule; this function owns
     what a failure means for the job: a failed re-index is given up, the collection keeps
     its vectors and settings.
+
+    Both callables are asked between batches, and a true answer raises JobInterrupted:
+    `should_stop` when the process is stopping, `should_yield` when the job has had its turn
+    and others wait (asked from the second batch on: each turn writes something, however long
+    its planning took). Only an ingest job yields: a re-index keeps what it has embedded in
+    memory only (its documents reach the catalog when it swaps in), so a resumed one would
+    start over. Re-indexes are rare and admin-triggered: once started, one runs to its end
+    (or to shutdown).
     """
     try:
         job = context.catalog.get_job(job_id)
@@ -205,10 +215,13 @@ def run_job(
         return
     if job.status in FINISHED:
         return  # delivered again after it ended: nothing to do, nothing to count
-    work = reindex_job if job.kind is JobKind.REINDEX else ingest_job
     logger.info("job %s: %s of collection %s runs", job_id, job.kind.value, job.collection)
+    outcome = JobStatus.FAILED  # unless the job's own path says otherwise
     try:
-        work(job, context, should_stop=should_stop)
+        if job.kind is JobKind.REINDEX:
+            outcome = reindex_job(job, context, should_stop=should_stop)
+        else:
+            outcome = ingest_job(job, context, should_stop=should_stop, should_yield=should_yield)
     except JobInterrupted:
         raise
     except NotFound:
@@ -225,19 +238,8 @@ def run_job(
     except Exception as exc:
         logger.exception("job %s failed", job_id)
         _fail_job(context, job, f"{type(exc).__name__}: {exc}")
-    _count_finished(context.catalog, job)
-
-
-def _count_finished(catalog: Catalog, job: JobRecord) -> None:
-    """Count and log the outcome of a job that this run ended; one that cannot be read now
-    goes uncounted."""
-    try:
-        outcome = catalog.get_job(job.id).status
-    except (NotFound, Unavailable):
-        return
-    if outcome in FINISHED:
-        INGEST_JOBS_FINISHED.labels(kind=job.kind.value, outcome=outcome.value).inc()
-        logger.info("job %s: %s", job.id, outcome.value)
+    INGEST_JOBS_FINISHED.labels(kind=job.kind.value, outcome=outcome.value).inc()
+    logger.info("job %s: %s", job.id, outcome.value)
 
 
 def _job_exists(catalog: Catalog, job_id: str) -> bool:
@@ -258,8 +260,12 @@ def _fail_job(context: IngestContext, job: JobRecord, error: str) -> None:
 
 
 def ingest_job(
-    job: JobRecord, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
-) -> None:
+    job: JobRecord,
+    context: IngestContext,
+    *,
+    should_stop: Callable[[], bool] = never_stop,
+    should_yield: Callable[[], bool] = never_stop,
+) -> JobStatus:
     """Index every document of a job.
 
     1. load the collection and the model it is embedded with; plan each document: clean
@@ -267,17 +273,17 @@ def ingest_job(
     2. in batches of chunks across documents: apply the term map ▶ embed ▶ encode the
        lexical vectors ▶ upsert points; then per document: drop the points of stale chunks
        ▶ mark it indexed
-    3. mark the job succeeded, or failed with the errors of the documents that failed
+    3. mark the job succeeded, or failed with the errors of the documents that failed (the
+       status returned)
 
     A document whose text is already what the store holds (same content hash) is a no-op.
     Unavailable propagates (the caller retries); any other error fails only its document.
-    `should_stop` is asked before each batch; JobInterrupted leaves the job to a restart,
-    which skips the documents already indexed. When a re-index completes meanwhile, its
-    vectors hold these documents' current text already, and the job ends there.
+    `should_stop` and `should_yield` are asked between batches (see run_job); JobInterrupted
+    leaves the job to run again, which skips the documents already indexed. When a re-index
+    completes meanwhile, its vectors hold these documents' current text already, and the job
+    ends there.
     """
     catalog = context.catalog
-    if job.status in ("succeeded", "failed"):
-        return
     collection = catalog.get_collection(job.collection)
     target = IndexTarget.of(collection, context.models)
     document_ids = catalog.job_document_ids(job.id)
@@ -289,20 +295,23 @@ def ingest_job(
     catalog.start_job(job.id, chunks_total=sum(len(plan.chunks) for plan in plans))
     progress = _JobProgress(catalog, job.id, documents_done=len(document_ids) - len(plans))
     try:
-        failures = _index_plans(context, target, plans, progress, should_stop=should_stop)
+        failures = _index_plans(
+            context, target, plans, progress, should_stop=should_stop, should_yield=should_yield
+        )
     except CollectionRebuilt:
         logger.info("job %s: a re-index of %s took its documents over", job.id, collection.name)
         failures = []
     if failures:
         summary = f"{len(failures)} of {len(document_ids)} documents failed; " + "; ".join(failures)
         catalog.fail_job(job.id, error=summary)
-    else:
-        catalog.finish_job(job.id)
+        return JobStatus.FAILED
+    catalog.finish_job(job.id)
+    return JobStatus.SUCCEEDED
 
 
 def reindex_job(
     job: JobRecord, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
-) -> None:
+) -> JobStatus:
     """Re-embed every document of a collection into its next store collection, then swap.
 
     1. load the re-index: the settings it builds with (model, term map, chunking) and the
@@ -313,18 +322,17 @@ def reindex_job(
        added, changed or deleted meanwhile, index the difference and try again
     4. drop the retired store collection
 
-    Any document that fails fails the whole re-index (run_job gives it up and the
-    collection keeps what it had): a collection never half-switches.
+    What is indexed is kept in memory only: a re-index interrupted (by shutdown) starts over
+    when it runs again. Any document that fails fails the whole re-index (run_job gives it up
+    and the collection keeps what it had): a collection never half-switches.
     """
     catalog = context.catalog
-    if job.status in ("succeeded", "failed"):
-        return
     collection = catalog.get_collection(job.collection)
     reindex = collection.reindex
     if reindex is None or reindex.job_id != job.id:
         logger.warning("job %s: the re-index of %s was given up", job.id, collection.name)
         catalog.fail_job(job.id, error="the re-index was given up before it ran")
-        return
+        return JobStatus.FAILED
     target = IndexTarget.of(
         collection.built_with(reindex.settings, store_name=reindex.store_name),
         context.models,
@@ -357,7 +365,7 @@ def reindex_job(
         if retired is not None:
             context.store.drop_collection(retired)
             catalog.finish_job(job.id)
-            return
+            return JobStatus.SUCCEEDED
 
 
 class _JobProgress:
@@ -396,15 +404,17 @@ def _index_plans(
     progress: _JobProgress,
     *,
     should_stop: Callable[[], bool],
+    should_yield: Callable[[], bool] = never_stop,
 ) -> list[str]:
     """Index the planned documents in batches; the failures, one line per failed document.
 
     Unavailable propagates. A batch that fails otherwise is run again document by document,
-    so that only the culprit fails.
+    so that only the culprit fails. JobInterrupted between batches when `should_stop`, or
+    after the first batch when `should_yield`: what is indexed stays, a resume skips it.
     """
     failures: list[str] = []
-    for group in _batches(plans, UPSERT_BATCH_CHUNKS):
-        if should_stop():  # between documents: what is indexed stays, a resume skips it
+    for written, group in enumerate(_batches(plans, UPSERT_BATCH_CHUNKS)):
+        if should_stop() or (written and should_yield()):
             raise JobInterrupted("interrupted: the queue is stopping or lets another job run")
         chunks_before = progress.chunks_done
         try:

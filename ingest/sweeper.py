@@ -45,13 +45,18 @@ class LostJobSweeper:
         self._thread.join(timeout=10)
 
     def sweep(self) -> list[str]:
-        """Send again the jobs the broker or a worker lost; returns their ids."""
+        """Send again the jobs the broker or a worker lost; returns their ids.
+
+        The broker's queue is measured before anything is sent: what this sweep sends must
+        not hide the queued jobs it lost.
+        """
         cutoff = utc_now() - self._grace
+        depth = self._queue.depth()
         stalled = self._catalog.claim_stalled_job_ids(before=cutoff)
         for job_id in stalled:
             self._queue.submit(job_id)
             logger.warning("job %s: its worker went silent mid-job; sent again", job_id)
-        if self._queue.depth() != 0:
+        if depth != 0:
             return stalled  # the broker holds work (or cannot be asked): no queued job is lost
         lost = self._catalog.queued_job_ids(before=cutoff)
         for job_id in lost:

@@ -7,6 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from ingest.pipeline import IngestContext, JobInterrupted, run_job
 from retrieval.errors import Unavailable
@@ -15,19 +16,28 @@ from retrieval.log import current_request_id, request_context
 logger = logging.getLogger(__name__)
 
 
+class _Entry(NamedTuple):
+    job_id: str
+    request_id: str | None
+    attempt: int = 0
+    """Tries that ended in an outage so far: they carry over the job's slices."""
+
+
 class ThreadJobQueue:
     """Runs jobs one at a time, in submission order, in a daemon thread, in slices.
 
     A job that has run for `slice_s` while others wait goes to the back of the queue at its
     next document boundary (what it indexed stays; it resumes with the rest), so one big
-    import cannot hold every other collection's ingestion. One document is never cut.
+    import cannot hold every other collection's ingestion. One document is never cut, and a
+    re-index is not sliced at all (see pipeline.run_job).
 
     A backing-service outage is retried with backoff (`retry_delays_s`), then the job is
-    failed. When even that cannot be recorded (the catalog is down), the job is kept and tried
-    again at the last delay until the catalog is back: nothing else could run meanwhile, and
-    the thread never dies of it. `close()` interrupts the job in progress at its next
-    document; it and the jobs not started stay queued or running in the catalog, and
-    `recovered_job_ids` hands them to the next process, which runs them first.
+    failed; the count of tries goes with the job across its slices, and a slice's clock starts
+    after the backoff wait. When even that cannot be recorded (the catalog is down), the job
+    is kept and tried again at the last delay until the catalog is back: nothing else could
+    run meanwhile, and the thread never dies of it. `close()` interrupts the job in progress
+    at its next document; it and the jobs not started stay queued or running in the catalog,
+    and `recovered_job_ids` hands them to the next process, which runs them first.
 
     Each job runs in the request context (see retrieval/log.py) of the request that submitted
     it; recovered jobs run in none.
@@ -48,21 +58,21 @@ class ThreadJobQueue:
         self._context = context
         self._retry_delays_s = retry_delays_s
         self._slice_s = slice_s
-        self._jobs: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        self._jobs: queue.Queue[_Entry] = queue.Queue()
         self._stopping = threading.Event()
         for job_id in recovered_job_ids:
-            self._jobs.put((job_id, None))
+            self._jobs.put(_Entry(job_id, None))
         self._thread = threading.Thread(target=self._work, name="semsearch-ingest", daemon=True)
         self._thread.start()
 
     def submit(self, job_id: str) -> None:
         if self._stopping.is_set():
             raise Unavailable("the ingestion queue is shutting down; submit the documents again")
-        self._jobs.put((job_id, current_request_id()))
+        self._jobs.put(_Entry(job_id, current_request_id()))
 
     def close(self) -> None:
         self._stopping.set()
-        self._jobs.put((self._STOP, None))
+        self._jobs.put(_Entry(self._STOP, None))
         self._thread.join()
 
     def is_running(self) -> bool:
@@ -73,41 +83,47 @@ class ThreadJobQueue:
 
     def _work(self) -> None:
         while True:
-            job_id, request_id = self._jobs.get()
-            with request_context(request_id):
+            entry = self._jobs.get()
+            with request_context(entry.request_id):
                 try:
-                    if job_id == self._STOP or self._stopping.is_set():
+                    if entry.job_id == self._STOP or self._stopping.is_set():
                         return
-                    if self._run_with_retries(job_id):
-                        self._jobs.put((job_id, request_id))  # its next slice, after the others
+                    attempt = self._run_with_retries(entry.job_id, entry.attempt)
+                    if attempt is not None:  # its next slice, after the others
+                        self._jobs.put(entry._replace(attempt=attempt))
                 except Exception:
                     logger.exception(
-                        "job %s: unexpected error; the ingestion thread goes on", job_id
+                        "job %s: unexpected error; the ingestion thread goes on", entry.job_id
                     )
                 finally:
                     self._jobs.task_done()
 
-    def _run_with_retries(self, job_id: str) -> bool:
-        """Run the job until it ends; True when it yielded to others with work left."""
-        attempt = 0
-        slice_ends = time.monotonic() + self._slice_s
+    def _run_with_retries(self, job_id: str, attempt: int) -> int | None:
+        """Run the job, `attempt` tries having failed already, until it ends (None) or yields
+        to others with work left (its failed tries so far)."""
+        slice_ends = 0.0
 
-        def should_stop() -> bool:
-            if self._stopping.is_set():
-                return True
+        def should_yield() -> bool:
             return time.monotonic() > slice_ends and not self._jobs.empty()
 
         while True:
             final = attempt >= len(self._retry_delays_s)
+            slice_ends = time.monotonic() + self._slice_s
             try:
-                run_job(job_id, self._context, final_attempt=final, should_stop=should_stop)
-                return False
+                run_job(
+                    job_id,
+                    self._context,
+                    final_attempt=final,
+                    should_stop=self._stopping.is_set,
+                    should_yield=should_yield,
+                )
+                return None
             except JobInterrupted:
                 if self._stopping.is_set():
                     logger.info("job %s interrupted by shutdown; it runs after a restart", job_id)
-                    return False
+                    return None
                 logger.info("job %s lets the %d waiting jobs run", job_id, self._jobs.qsize())
-                return True
+                return attempt
             except Unavailable:
                 delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s) - 1)]
                 if final:
@@ -123,4 +139,4 @@ class ThreadJobQueue:
                     )
                 attempt += 1
                 if self._stopping.wait(delay):
-                    return False
+                    return None

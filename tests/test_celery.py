@@ -18,10 +18,15 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from api.app import create_app
+from ingest.sweeper import LostJobSweeper
+from retrieval.catalog import DocumentInput
+from retrieval.collections import NewCollection
 from retrieval.config import Settings
 from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
-from tests.conftest import celery_worker_for, wait_for_job
+from retrieval.services import Services
+from tests.conftest import REDIS_URL, celery_worker_for, wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, search
+from workers.celery_app import CeleryJobQueue, create_celery_app
 
 pytestmark = pytest.mark.redis
 
@@ -177,3 +182,29 @@ def test_a_job_lost_by_a_redis_restart_is_sent_again(tmp_path: Path, models: Mod
     finally:
         redis.terminate()
         redis.wait(timeout=10)
+
+
+def test_a_sweep_that_resends_a_stalled_job_still_resends_a_lost_queued_one(
+    celery_settings: Settings, models: ModelRegistry
+) -> None:
+    """The broker's queue is measured before the sweep sends anything: the stalled job it
+    sends again must not pass for a queue that holds the lost one."""
+    services = Services.open(celery_settings, models=models)
+    queue = CeleryJobQueue(app=create_celery_app(celery_settings), broker_url=REDIS_URL)
+    try:
+        services.collections.create(NewCollection(name="kb", threshold=0.3, top_k=3))
+        stalled = services.catalog.stage_documents("kb", [DocumentInput(id="a", text="A.")])
+        services.catalog.start_job(stalled.id, chunks_total=1)  # and its worker died
+        lost = services.catalog.stage_documents("kb", [DocumentInput(id="b", text="B.")])
+        time.sleep(0.3)  # both silent past the grace period; the broker's queue is empty
+
+        sweeper = LostJobSweeper(catalog=services.catalog, queue=queue, interval_s=60, grace_s=0.2)
+        assert sweeper.sweep() == [stalled.id, lost.id]
+        with Redis.from_url(REDIS_URL) as client:
+            assert client.llen(celery_settings.celery_queue) == 2
+        assert sweeper.sweep() == []  # both wait in the broker now
+    finally:
+        with Redis.from_url(REDIS_URL) as client:
+            client.delete(celery_settings.celery_queue)
+        queue.close()
+        services.close()

@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import cli
-from ingest.pipeline import IngestContext
+from ingest.pipeline import IngestContext, submit_documents
 from ingest.thread_queue import ThreadJobQueue
 from retrieval.catalog import Catalog, DocumentInput
 from retrieval.collections import NewCollection
 from retrieval.config import Settings
-from retrieval.errors import ConfigurationError
+from retrieval.errors import ConfigurationError, Unavailable
 from retrieval.models.registry import ModelRegistry
 from retrieval.services import Services
 from tests.conftest import wait_for_job
@@ -329,3 +329,83 @@ def test_a_big_import_lets_a_small_job_of_another_collection_run_first(
         assert documents["count"] == 400
         assert {d["status"] for d in documents["documents"]} == {"indexed"}
         assert search(api, "when does depot 7 open", name="big")["hits"]
+
+
+def test_a_reindex_with_jobs_waiting_runs_to_its_end_and_embeds_each_chunk_once(
+    tmp_path: Path, models: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-index keeps its progress in memory: were it sliced like an import, each of its
+    turns would embed the collection again from the start."""
+    e5 = models.get("multilingual-e5-small")
+    embedded: list[str] = []
+    encode_passages = e5.encode_passages
+
+    def counted(texts: list[str]) -> Any:
+        embedded.extend(texts)
+        return encode_passages(texts)
+
+    settings = Settings(data_dir=tmp_path / "data", ingest_slice_s=0.01)
+    with TestClient(create_app(settings, models=models)) as api:
+        create_collection(api, threshold=-1, mode="dense")
+        create_collection(api, name="small", threshold=0.3)
+        ingest(api, depot_notes(300))  # five batches of chunks: four chances to yield
+        monkeypatch.setattr(e5, "encode_passages", counted)
+
+        patched = api.patch("/collections/kb", json={"model": "multilingual-e5-small"}).json()
+        reindex_id = patched["reindex"]["job_id"]
+        deadline = time.monotonic() + 60
+        while api.get(f"/jobs/{reindex_id}").json()["chunks_done"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        waiting = [
+            api.post("/collections/small/documents", json={"documents": [document]}).json()
+            for document in DOCUMENTS
+        ]
+        assert api.get(f"/jobs/{reindex_id}").json()["status"] == "running"
+
+        reindex = wait_for_job(api, reindex_id)
+        assert reindex["status"] == "succeeded", reindex
+        assert len(embedded) == reindex["chunks_total"] == reindex["chunks_done"]
+        assert len(embedded) >= 300
+        assert len(set(embedded)) == len(embedded)
+        for job in waiting:
+            assert wait_for_job(api, job["id"])["status"] == "succeeded"
+        assert api.get("/collections/kb").json()["model"] == "multilingual-e5-small"
+
+
+def test_an_outage_fails_sliced_jobs_once_their_tries_are_spent(
+    tmp_path: Path, models: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two jobs take turns while the store is down: each one's count of tries carries over its
+    turns, and its backoff wait does not eat the turn it waited for. The embedded store lives
+    in this process and cannot be taken down from outside it, so its upsert is replaced by one
+    that fails as an unreachable store does (a fault that cannot be produced for real)."""
+    services = Services.open(Settings(data_dir=tmp_path / "data"), models=models)
+    queue = None
+    try:
+        for name in ("a", "b"):
+            services.collections.create(NewCollection(name=name, threshold=0.1, top_k=5))
+
+        def down(*_: object, **__: object) -> None:
+            raise Unavailable("the vector store is down")
+
+        monkeypatch.setattr(services.store, "upsert", down)
+        queue = ThreadJobQueue(
+            context=IngestContext.of(services), retry_delays_s=(0.05, 0.1), slice_s=0.01
+        )
+        documents = [
+            DocumentInput(id=f"d{n}", text=f"Depot {n} opens at {n} am.") for n in range(3)
+        ]
+        jobs = [submit_documents(services.catalog, queue, name, documents) for name in ("a", "b")]
+
+        deadline = time.monotonic() + 30
+        while any(services.catalog.get_job(job.id).status != "failed" for job in jobs):
+            assert time.monotonic() < deadline, [services.catalog.get_job(job.id) for job in jobs]
+            time.sleep(0.05)
+        for job in jobs:
+            error = services.catalog.get_job(job.id).error or ""
+            assert "gave up after retries: the vector store is down" in error
+    finally:
+        if queue is not None:
+            queue.close()
+        services.close()
