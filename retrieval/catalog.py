@@ -651,8 +651,9 @@ class Catalog:
         self._engine = engine
         self._read = sessionmaker(engine)
         self._write = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}))
-        self._writes = 0
-        """Write transactions this object ended: what invalidates `_language_counts`."""
+        self._counts_generations: dict[str, int] = {}
+        """Per collection, the writes this object ended that changed its documents' word-piece
+        counts: what invalidates its entry in `_language_counts`."""
         self._language_counts: dict[str, tuple[int, float, tuple[int, int]]] = {}
         self._memo_lock = threading.Lock()
 
@@ -680,15 +681,18 @@ class Catalog:
         self._engine.dispose()
 
     @contextmanager
-    def _session(self, *, write: bool) -> Iterator[Session]:
+    def _session(self, *, write: bool, counts_of: str | None = None) -> Iterator[Session]:
+        """One transaction. `counts_of` names the collection whose documents' word-piece
+        counts the write may change: its memoised language counts are dropped once it ends."""
         factory = self._write if write else self._read
         try:
             with _translate_errors(), factory.begin() as session:
                 yield session
         finally:
-            if write:
+            if counts_of is not None:
                 with self._memo_lock:
-                    self._writes += 1
+                    generation = self._counts_generations.get(counts_of, 0)
+                    self._counts_generations[counts_of] = generation + 1
 
     # ----------------------------------------------------------------------- collections
 
@@ -772,7 +776,7 @@ class Catalog:
 
     def delete_collection(self, name: str) -> None:
         """Delete the collection; the database cascades to its documents and jobs."""
-        with self._session(write=True) as session:
+        with self._session(write=True, counts_of=name) as session:
             session.delete(_require_collection(session, name))
 
     def start_reindex(self, name: str, settings: IndexSettings) -> tuple[Reindex, JobRecord]:
@@ -835,7 +839,7 @@ class Catalog:
         changed or deleted meanwhile, nothing changes and None is returned: index the
         difference and call again. NotFound when the re-index is no longer this job's.
         """
-        with self._session(write=True) as session:
+        with self._session(write=True, counts_of=name) as session:
             row = _require_collection(session, name, lock=True)
             reindex = _reindex(row.reindex)
             if reindex is None or reindex.job_id != job_id:
@@ -1008,7 +1012,7 @@ class Catalog:
             return [_document_record(coll.name, row) for row in rows], total or 0
 
     def delete_document(self, collection: str, document_id: str) -> None:
-        with self._session(write=True) as session:
+        with self._session(write=True, counts_of=collection) as session:
             coll = _require_collection(session, collection)
             session.delete(_require_document(session, coll, document_id, lock=True))
 
@@ -1016,14 +1020,15 @@ class Catalog:
         """(word pieces, unknown word pieces) over the collection's indexed documents.
 
         Asked on every search, and a SUM over every document (half a search's time at 10^5
-        chunks), so the answer is reused until this catalog writes anything or it is
+        chunks), so the answer is reused until this catalog changes the collection's counts
+        (other collections' writes, jobs and keys leave it be) or it is
         LANGUAGE_COUNTS_MAX_AGE_S old.
         """
         with self._memo_lock:
-            writes = self._writes
+            generation = self._counts_generations.get(name, 0)
             memo = self._language_counts.get(name)
         now = time.monotonic()
-        if memo is not None and memo[0] == writes and now - memo[1] < LANGUAGE_COUNTS_MAX_AGE_S:
+        if memo is not None and memo[0] == generation and now - memo[1] < LANGUAGE_COUNTS_MAX_AGE_S:
             return memo[2]
         with self._session(write=False) as session:
             row = _require_collection(session, name)
@@ -1035,7 +1040,7 @@ class Catalog:
             ).one()
         counts = (int(total), int(unknown))
         with self._memo_lock:
-            self._language_counts[name] = (writes, now, counts)
+            self._language_counts[name] = (generation, now, counts)
         return counts
 
     def mark_document_indexed(
@@ -1056,7 +1061,7 @@ class Catalog:
         collection still serves the collection: a re-index that completed meanwhile has
         recorded this document's content with the counts of its own model.
         """
-        with self._session(write=True) as session:
+        with self._session(write=True, counts_of=collection) as session:
             coll = _require_collection(session, collection, lock=store_name is not None)
             if store_name is not None and coll.store_name != store_name:
                 return
@@ -1201,7 +1206,7 @@ class Catalog:
         """Delete these documents (ids that do not exist are skipped); how many were."""
         wanted = sorted(set(document_ids))
         deleted = 0
-        with self._session(write=True) as session:
+        with self._session(write=True, counts_of=collection) as session:
             coll = _require_collection(session, collection)
             for start in range(0, len(wanted), _IN_CLAUSE_BATCH):
                 gone = session.scalars(

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import event
 
 from retrieval.catalog import (
     MAX_ERROR_CHARS,
@@ -524,3 +525,36 @@ def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> 
     )
 
     assert catalog.get_document("kb", "a").chunk_count == 2
+
+
+def test_language_counts_are_reread_only_after_their_collections_documents_change(
+    catalog: Catalog,
+) -> None:
+    for name in ("kb", "other"):
+        catalog.create_collection(spec(name))
+        catalog.stage_documents(name, [DocumentInput(id="a", text="alpha")])
+    statements: list[str] = []
+    event.listen(catalog.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def sums_read() -> int:
+        return sum("sum(" in statement.lower() for statement in statements)
+
+    assert catalog.language_counts("kb") == (0, 0)
+    # Another collection's documents and any job: the memo stands, no new SUM.
+    other_hash = catalog.get_document("other", "a").content_hash
+    catalog.mark_document_indexed(
+        "other", "a", indexed_hash=other_hash, chunk_count=1, word_pieces=9
+    )
+    catalog.stage_documents("other", [DocumentInput(id="b", text="beta")])
+    assert catalog.language_counts("kb") == (0, 0)
+    assert sums_read() == 1
+    # Its own document indexed: read again at once.
+    kb_hash = catalog.get_document("kb", "a").content_hash
+    catalog.mark_document_indexed(
+        "kb", "a", indexed_hash=kb_hash, chunk_count=1, word_pieces=5, unknown_word_pieces=2
+    )
+    assert catalog.language_counts("kb") == (5, 2)
+    assert sums_read() == 2
+    catalog.delete_document("kb", "a")
+    assert catalog.language_counts("kb") == (0, 0)
+    assert catalog.language_counts("other") == (9, 0)
