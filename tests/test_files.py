@@ -129,6 +129,15 @@ def test_csv_rows_are_documents_with_named_columns() -> None:
     assert row.source == "faq.csv"
 
 
+def test_a_quoted_csv_cell_keeps_its_line_breaks() -> None:
+    data = 'id,text\r\n1,"First line.\nSecond line."\r\n2,plain\r\n'
+    documents = read_file("faq.csv", data.encode(), fields=RowFields())
+    assert [(row.id, row.text) for row in documents] == [
+        ("1", "First line.\nSecond line."),
+        ("2", "plain"),
+    ]
+
+
 def test_jsonl_rows_default_fields_and_ids_from_the_line() -> None:
     lines = [
         {"id": "a", "text": "first", "title": "A", "tags": ["x"]},

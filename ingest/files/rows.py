@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -15,7 +16,8 @@ def csv_documents(
     text: str, *, name: str, fields: RowFields, delimiter: str = ","
 ) -> list[DocumentInput]:
     """One document per row under the header row."""
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    # A stream, not lines: a quoted cell may hold line breaks, which must stay in its text.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     columns = reader.fieldnames or []
     _require_text_column(columns, fields, name)
     try:
