@@ -44,7 +44,7 @@ from api.cli_output import (
 )
 from api.cli_reconcile import reconcile
 from api.cli_reindex import reindex
-from api.cli_remote import DEFAULT_URL, ApiKeyOption, UrlOption, connect
+from api.cli_remote import DEFAULT_URL, ApiKeyOption, CollectionArgument, UrlOption, connect
 from api.samples import read_samples
 from api.schemas import (
     CalibrateRequest,
@@ -148,7 +148,7 @@ CURVE_ROWS = 12
 
 @cli.command()
 def calibrate(
-    collection: str,
+    collection: CollectionArgument,
     samples_file: Annotated[
         Path,
         typer.Argument(

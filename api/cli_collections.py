@@ -23,10 +23,18 @@ from typing import Annotated, get_args
 import typer
 from rich.table import Table
 
-from api.cli_jobs import follow_job_by_id
+from api.cli_jobs import ensure_succeeded, follow_job_by_id
 from api.cli_output import console, errors, fail, plain, print_json, say, warn
-from api.cli_remote import DEFAULT_URL, ApiKeyOption, JsonFlag, Mode, UrlOption, connect
+from api.cli_remote import (
+    DEFAULT_URL,
+    ApiKeyOption,
+    CollectionArgument,
+    JsonFlag,
+    UrlOption,
+    connect,
+)
 from api.schemas import Chunking, CollectionCreate, CollectionPublic, CollectionUpdate, FieldKind
+from retrieval.catalog import CollectionMode
 
 collection_cli = typer.Typer(help=__doc__, no_args_is_help=True, rich_markup_mode=None)
 
@@ -35,7 +43,6 @@ TERM_MAP_SHOWN = 20
 """Entries of a term map `collection show` prints; --json prints them all."""
 FIELD_KINDS: tuple[str, ...] = get_args(FieldKind)
 
-CollectionArgument = Annotated[str, typer.Argument(metavar="COLLECTION", help="Its name.")]
 ModelOption = Annotated[
     str | None,
     typer.Option(
@@ -44,7 +51,7 @@ ModelOption = Annotated[
     ),
 ]
 ModeOption = Annotated[
-    Mode | None,
+    CollectionMode | None,
     typer.Option(
         help="dense (the model's embeddings), lexical (BM25), hybrid (both fused), or auto: "
         "hybrid when the model cannot read most of the text, dense otherwise."
@@ -268,9 +275,7 @@ def update_collection(
         updated = client.update_collection(name, change)
         reindex_job = updated.reindex.job_id if updated.reindex is not None else None
         if wait and reindex_job is not None:
-            job = follow_job_by_id(client, reindex_job, quiet=as_json)
-            if job.status == "failed":
-                raise fail(f"the re-index job {job.id} failed: {job.error or 'no reason given'}")
+            ensure_succeeded(follow_job_by_id(client, reindex_job, quiet=as_json))
             updated = client.get_collection(name)
     if as_json:
         print_json(updated)

@@ -18,12 +18,18 @@ import typer
 from rich.table import Table
 
 from api.cli_output import console, plain, print_json, say
-from api.cli_remote import DEFAULT_URL, ApiKeyOption, JsonFlag, UrlOption, connect
+from api.cli_remote import (
+    DEFAULT_URL,
+    ApiKeyOption,
+    CollectionArgument,
+    JsonFlag,
+    UrlOption,
+    connect,
+)
 from api.schemas import MAX_DOCUMENTS_PAGE, DocumentPublic
 
 documents_cli = typer.Typer(help=__doc__, no_args_is_help=True, rich_markup_mode=None)
 
-CollectionArgument = Annotated[str, typer.Argument(metavar="COLLECTION")]
 DocumentArgument = Annotated[
     str, typer.Argument(metavar="DOCUMENT_ID", help="The document's id ('/' allowed).")
 ]

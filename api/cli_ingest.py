@@ -27,13 +27,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from api.cli_output import console, fail, load_settings
-from api.client import ApiError, SemsearchClient
+from api.cli_output import console, fail, load_settings, validation_message
+from api.cli_remote import ApiKeyOption, CollectionArgument, connect
+from api.client import FINISHED_JOB_STATUSES, ApiError, SemsearchClient
 from api.files import FileFailure, FilesRead, read_files
 from api.schemas import CollectionCreate, DocumentIn, JobPublic
 from ingest.files.base import RowFields
 from ingest.files.walk import collect_files
 from retrieval.catalog import DocumentInput
+from retrieval.config import Settings
 from retrieval.errors import ConfigurationError, NotFound, SemsearchError
 
 POLL_S = 0.25
@@ -71,17 +73,7 @@ class RemoteSink:
 
     def submit(self, collection: str, documents: list[DocumentInput]) -> JobPublic:
         return self._client.ingest(
-            collection,
-            [
-                DocumentIn(
-                    id=document.id,
-                    text=document.text,
-                    title=document.title,
-                    source=document.source,
-                    metadata=dict(document.metadata),
-                )
-                for document in documents
-            ],
+            collection, [DocumentIn.from_input(document) for document in documents]
         )
 
     def job(self, job_id: str) -> JobPublic:
@@ -92,12 +84,12 @@ class EmbeddedSink:
     """The data folder's own catalog and store, indexed by an ingestion thread of this
     process (no service may hold the folder meanwhile)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         from ingest.pipeline import IngestContext
         from ingest.thread_queue import ThreadJobQueue
         from retrieval.services import Services
 
-        self._services = Services.open(load_settings())
+        self._services = Services.open(settings)
         self._queue = ThreadJobQueue(context=IngestContext.of(self._services))
 
     def create_if_missing(self, collection: CollectionCreate) -> bool:
@@ -125,7 +117,7 @@ class EmbeddedSink:
 
 
 def ingest(
-    collection: str,
+    collection: CollectionArgument,
     paths: Annotated[
         list[Path], typer.Argument(exists=True, help="Files and folders (walked recursively).")
     ],
@@ -139,9 +131,7 @@ def ingest(
             "of SEMSEARCH_DATA_DIR is written directly (no service may be running on it).",
         ),
     ] = None,
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", envvar="SEMSEARCH_API_KEY", help="API key.")
-    ] = None,
+    api_key: ApiKeyOption = None,
     include: Annotated[
         list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")
     ] = None,
@@ -198,7 +188,7 @@ def ingest(
     new_collection = _collection_to_create(collection, model) if create else None
     jobs: list[JobPublic] = []
     try:
-        with _sink(url, api_key) as sink:
+        with _sink(url, api_key, settings) as sink:
             if new_collection is not None and sink.create_if_missing(new_collection):
                 console.print(f"created the collection {collection}")
             for batch in _batches(read.documents, settings.limits.max_documents_per_request):
@@ -221,18 +211,17 @@ def _collection_to_create(name: str, model: str | None) -> CollectionCreate:
     try:
         return CollectionCreate(name=name, model=model)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise fail(f"{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
+        raise fail(validation_message(exc)) from exc
 
 
 @contextmanager
-def _sink(url: str | None, api_key: str | None) -> Iterator[JobSink]:
+def _sink(url: str | None, api_key: str | None, settings: Settings) -> Iterator[JobSink]:
     if url:
-        with SemsearchClient(base_url=url, api_key=api_key) as client:
+        with connect(url, api_key) as client:
             yield RemoteSink(client)
         return
     try:
-        sink = EmbeddedSink()
+        sink = EmbeddedSink(settings)
     except ConfigurationError as exc:
         raise fail(f"{exc}; to send the files through the running service, pass --url") from exc
     try:
@@ -282,7 +271,7 @@ def follow_jobs(sink: JobSink, jobs: Sequence[JobPublic]) -> list[JobPublic]:
             progress.update(
                 task, total=total or None, completed=sum(job.chunks_done for job in current)
             )
-            if all(job.status in ("succeeded", "failed") for job in current):
+            if all(job.status in FINISHED_JOB_STATUSES for job in current):
                 return current
             time.sleep(POLL_S)
 

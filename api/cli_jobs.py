@@ -75,12 +75,22 @@ def wait_job(
     """
     with connect(url, api_key) as client:
         job = follow_job_by_id(client, job_id, timeout_s=timeout, quiet=as_json)
+    end_job(job, as_json=as_json)
+
+
+def ensure_succeeded(job: JobPublic) -> None:
+    """End the command with one line on stderr if the (finished) job failed."""
+    if job.status == "failed":
+        raise fail(f"job {job.id} failed: {job.error or 'no reason given'}")
+
+
+def end_job(job: JobPublic, *, as_json: bool) -> None:
+    """Print a finished job (its JSON, or its one-line summary), then fail if it failed."""
     if as_json:
         print_json(job)
     else:
         say(job_summary(job))
-    if job.status == "failed":
-        raise fail(f"job {job.id} failed: {job.error or 'no reason given'}")
+    ensure_succeeded(job)
 
 
 def follow_job_by_id(

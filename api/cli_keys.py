@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli_output import console, errors, fail
+from api.cli_output import console, errors, fail, load_settings
 from retrieval.access import Scope, issue_key
 from retrieval.catalog import Catalog, utc_now
 from retrieval.config import Settings
@@ -65,10 +65,9 @@ def ensure_keys_before_exposing(settings: Settings, host: str) -> None:
 
 
 def _catalog() -> Catalog:
+    settings = load_settings()
     try:
-        return open_catalog(Settings())
-    except ValueError as exc:
-        raise fail(f"invalid settings: {exc}") from exc
+        return open_catalog(settings)
     except SemsearchError as exc:
         raise fail(str(exc)) from exc
 

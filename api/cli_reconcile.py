@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
-import httpx
 import typer
 from rich.table import Table
 
-from api.cli_jobs import follow_job_by_id, job_summary
-from api.cli_output import console, fail, plain, print_json, say
-from api.cli_remote import DEFAULT_URL, ApiKeyOption, JsonFlag, UrlOption, connect
-from api.client import Call
-from api.schemas import ReconcileReportPublic, ReconcileRequest
+from api.cli_jobs import ensure_succeeded, follow_job_by_id, job_summary
+from api.cli_output import console, plain, print_json, say
+from api.cli_remote import (
+    DEFAULT_URL,
+    ApiKeyOption,
+    CollectionArgument,
+    JsonFlag,
+    UrlOption,
+    connect,
+)
+from api.schemas import ReconcileReportPublic
 
-CollectionArgument = Annotated[str, typer.Argument(metavar="COLLECTION")]
 RECONCILE_TIMEOUT_S = 600.0
 """A reconcile reads every point of the collection within the request: give it time."""
-
-
-def reconcile_call(collection: str, *, dry_run: bool) -> Call[ReconcileReportPublic]:
-    """POST /collections/{name}/reconcile, read into its report."""
-
-    def read(response: httpx.Response) -> ReconcileReportPublic:
-        return ReconcileReportPublic.model_validate_json(response.content)
-
-    return Call(
-        "POST",
-        f"/collections/{quote(collection, safe='')}/reconcile",
-        read,
-        json=ReconcileRequest(dry_run=dry_run).model_dump(mode="json"),
-    )
 
 
 def reconcile(
@@ -60,7 +49,7 @@ def reconcile(
         semsearch reconcile faq --json | jq .documents_requeued
     """
     with connect(url, api_key, timeout_s=RECONCILE_TIMEOUT_S) as client:
-        report = client.send(reconcile_call(collection, dry_run=dry_run))
+        report = client.reconcile_collection(collection, dry_run=dry_run)
         if as_json:
             print_json(report)
         else:
@@ -70,8 +59,7 @@ def reconcile(
             job = follow_job_by_id(client, report.job_id, quiet=as_json)
             if not as_json:
                 say(job_summary(job))
-            if job.status == "failed":
-                raise fail(f"job {job.id} failed: {job.error or 'no reason given'}")
+            ensure_succeeded(job)
 
 
 def report_table(report: ReconcileReportPublic) -> Table:

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
-import httpx
 import typer
 
-from api.cli_jobs import follow_job_by_id, job_summary
-from api.cli_output import fail, print_json, say
-from api.cli_remote import DEFAULT_URL, ApiKeyOption, JsonFlag, UrlOption, connect
-from api.client import Call
-from api.schemas import JobPublic
-
-
-def reindex_call(collection: str) -> Call[JobPublic]:
-    """POST /collections/{name}/reindex, read into the job it started."""
-
-    def read(response: httpx.Response) -> JobPublic:
-        return JobPublic.model_validate_json(response.content)
-
-    return Call("POST", f"/collections/{quote(collection, safe='')}/reindex", read)
+from api.cli_jobs import end_job, follow_job_by_id
+from api.cli_output import print_json, say
+from api.cli_remote import (
+    DEFAULT_URL,
+    ApiKeyOption,
+    CollectionArgument,
+    JsonFlag,
+    UrlOption,
+    connect,
+)
 
 
 def reindex(
-    collection: Annotated[str, typer.Argument(metavar="COLLECTION")],
+    collection: CollectionArgument,
     *,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the job to its end; non-zero if it fails.")
@@ -46,7 +40,7 @@ def reindex(
         semsearch reindex faq --json | jq -r .id
     """
     with connect(url, api_key) as client:
-        job = client.send(reindex_call(collection))
+        job = client.reindex_collection(collection)
         if not wait:
             if as_json:
                 print_json(job)
@@ -54,9 +48,4 @@ def reindex(
                 say(f"re-index of {collection} queued: job {job.id} (semsearch jobs wait {job.id})")
             return
         job = follow_job_by_id(client, job.id, quiet=as_json)
-        if as_json:
-            print_json(job)
-        else:
-            say(job_summary(job))
-        if job.status == "failed":
-            raise fail(f"job {job.id} failed: {job.error or 'no reason given'}")
+    end_job(job, as_json=as_json)

@@ -1,11 +1,10 @@
-"""What the commands that talk to a running service share: --url, --api-key, --json, and a
-client whose every error ends the command with one line."""
+"""What the commands that talk to a running service share: --url, --api-key, --json, the
+COLLECTION argument, and a client whose every error ends the command with one line."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -34,18 +33,12 @@ ApiKeyOption = Annotated[
         show_envvar=True,
     ),
 ]
+CollectionArgument = Annotated[
+    str, typer.Argument(metavar="COLLECTION", help="The collection's name.")
+]
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print the API's answer as JSON, for scripts.")
 ]
-
-
-class Mode(StrEnum):
-    """How a collection searches (CollectionCreate.mode in api/schemas.py)."""
-
-    AUTO = "auto"
-    DENSE = "dense"
-    HYBRID = "hybrid"
-    LEXICAL = "lexical"
 
 
 @contextmanager

@@ -9,8 +9,16 @@ import typer
 from rich.table import Table
 
 from api.cli_output import console, fail, plain, print_json, say, warn
-from api.cli_remote import DEFAULT_URL, ApiKeyOption, JsonFlag, Mode, UrlOption, connect
+from api.cli_remote import (
+    DEFAULT_URL,
+    ApiKeyOption,
+    CollectionArgument,
+    JsonFlag,
+    UrlOption,
+    connect,
+)
 from api.schemas import SearchResponse
+from retrieval.catalog import CollectionMode
 from retrieval.errors import SemsearchError
 from retrieval.filters import parse_filter
 
@@ -19,7 +27,7 @@ HIT_TEXT_CHARS = 160
 
 
 def search(
-    collection: Annotated[str, typer.Argument(metavar="COLLECTION")],
+    collection: CollectionArgument,
     query: Annotated[str, typer.Argument(metavar="QUERY")],
     *,
     top_k: Annotated[int | None, typer.Option(min=1, help="Hits at most.")] = None,
@@ -28,7 +36,7 @@ def search(
         typer.Option(min=-1.0, max=1.0, help="Override the collection's threshold."),
     ] = None,
     mode: Annotated[
-        Mode | None, typer.Option(help="Override the collection's search mode.")
+        CollectionMode | None, typer.Option(help="Override the collection's search mode.")
     ] = None,
     metadata_filter: Annotated[
         str | None,

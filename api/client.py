@@ -47,7 +47,10 @@ from api.schemas import (
     DocumentPublic,
     IngestRequest,
     JobPublic,
+    Mode,
     ModelList,
+    ReconcileReportPublic,
+    ReconcileRequest,
     SearchRequest,
     SearchResponse,
     SimilarityInputs,
@@ -241,6 +244,23 @@ class Endpoints:
         )
 
     @staticmethod
+    def reindex_collection(name: str) -> Call[JobPublic]:
+        """Re-embed the collection from its stored text with its current model, term map and
+        chunking; the answer is the job (see wait_for_job)."""
+        return Call("POST", f"/collections/{_segment(name)}/reindex", _reads(JobPublic))
+
+    @staticmethod
+    def reconcile_collection(name: str, *, dry_run: bool = False) -> Call[ReconcileReportPublic]:
+        """Compare the collection's vectors with its catalog and, unless `dry_run`, repair
+        them; a re-indexing job, if one was queued, is the report's `job_id`."""
+        return Call(
+            "POST",
+            f"/collections/{_segment(name)}/reconcile",
+            _reads(ReconcileReportPublic),
+            json=ReconcileRequest(dry_run=dry_run).model_dump(mode="json"),
+        )
+
+    @staticmethod
     def list_documents(collection: str, *, offset: int = 0, limit: int = 50) -> Call[DocumentList]:
         """One page of the collection's documents, ordered by id; `count` counts them all."""
         return Call(
@@ -279,7 +299,7 @@ class Endpoints:
         top_k: int | None = None,
         threshold: float | None = None,
         metadata_filter: Mapping[str, Any] | None = None,
-        mode: Literal["auto", "dense", "hybrid", "lexical"] | None = None,
+        mode: Mode | None = None,
         group_by: Literal["document"] | None = None,
     ) -> Call[SearchResponse]:
         """The hits scoring at or above the threshold (the collection's, or `threshold`);
@@ -444,6 +464,8 @@ class SemsearchClient:
     create_collection = _sends(Endpoints.create_collection)
     update_collection = _sends(Endpoints.update_collection)
     delete_collection = _sends(Endpoints.delete_collection)
+    reindex_collection = _sends(Endpoints.reindex_collection)
+    reconcile_collection = _sends(Endpoints.reconcile_collection)
     ingest = _sends(Endpoints.ingest)
     list_documents = _sends(Endpoints.list_documents)
     get_document = _sends(Endpoints.get_document)
@@ -518,6 +540,8 @@ class AsyncSemsearchClient:
     create_collection = _sends_async(Endpoints.create_collection)
     update_collection = _sends_async(Endpoints.update_collection)
     delete_collection = _sends_async(Endpoints.delete_collection)
+    reindex_collection = _sends_async(Endpoints.reindex_collection)
+    reconcile_collection = _sends_async(Endpoints.reconcile_collection)
     ingest = _sends_async(Endpoints.ingest)
     list_documents = _sends_async(Endpoints.list_documents)
     get_document = _sends_async(Endpoints.get_document)

@@ -86,13 +86,7 @@ def _fitted(document: DocumentInput) -> DocumentInput:
 def _refusal(document: DocumentInput, limits: InputLimits) -> str | None:
     """Why the API would refuse this document, or None."""
     try:
-        DocumentIn(
-            id=document.id,
-            text=document.text,
-            title=document.title,
-            source=document.source,
-            metadata=dict(document.metadata),
-        )
+        DocumentIn.from_input(document)
         limits.check_documents([(document.id, document.text, document.metadata)])
     except ValidationError as exc:
         error = exc.errors()[0]

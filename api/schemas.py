@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the CLI imports these schemas; it must not load torch to pr
     from ingest.reconcile import ReconcileReport
     from retrieval.access import ApiKeyRecord
     from retrieval.calibrator import CalibrationReport
-    from retrieval.catalog import CollectionRecord, DocumentRecord, JobRecord
+    from retrieval.catalog import CollectionRecord, DocumentInput, DocumentRecord, JobRecord
     from retrieval.collections import NewCollection
     from retrieval.language import LanguageCheck
     from retrieval.search import PairScore, SearchResult
@@ -283,6 +283,17 @@ class DocumentIn(StrictModel):
         if not clean_text(text):
             raise ValueError("text is empty once whitespace and invisible characters are removed")
         return text
+
+    @classmethod
+    def from_input(cls, document: DocumentInput) -> DocumentIn:
+        """A document read from a file, as the API takes it (validated: ValidationError)."""
+        return cls(
+            id=document.id,
+            text=document.text,
+            title=document.title,
+            source=document.source,
+            metadata=dict(document.metadata),
+        )
 
 
 class IngestRequest(StrictModel):

@@ -35,10 +35,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from ingest.pipeline import (
+    FINISHED,
     IndexTarget,
     IngestContext,
     plan_document,
@@ -81,16 +83,21 @@ def ingest(
 ) -> int:
     """Index `docs` into a new collection; the chunks written."""
     services.collections.create(NewCollection(name=name, top_k=10, model=model))
+    return index_documents(services, queue, name, docs)
+
+
+def index_documents(
+    services: Services, queue: ThreadJobQueue, name: str, docs: list[DocumentInput]
+) -> int:
+    """Submit `docs` to the collection in jobs of JOB_DOCUMENTS and wait for them; the chunks
+    written. Exits if a job failed."""
     job_ids = [
         submit_documents(services.catalog, queue, name, docs[start : start + JOB_DOCUMENTS]).id
         for start in range(0, len(docs), JOB_DOCUMENTS)
     ]
     chunks = 0
     for job_id in job_ids:
-        while (job := services.catalog.get_job(job_id)).status not in (
-            JobStatus.SUCCEEDED,
-            JobStatus.FAILED,
-        ):
+        while (job := services.catalog.get_job(job_id)).status not in FINISHED:
             time.sleep(0.05)
         if job.status is JobStatus.FAILED:
             raise SystemExit(f"job {job_id} failed: {job.error}")
@@ -147,8 +154,8 @@ def latencies(
 
 
 def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+    """The `share` percentile, interpolated as numpy does (share 0.5: the median)."""
+    return float(np.percentile(values, share * 100))
 
 
 def main(args: argparse.Namespace) -> None:

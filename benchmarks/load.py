@@ -79,6 +79,7 @@ SHED_STATUSES = frozenset({429, 503})
 """Answers that are the service's backpressure: counted as shed, not as errors."""
 RSS_INTERVAL_S = 0.5
 SEED_BATCH = 250
+SEED_TIMEOUT_S = 900.0
 """Documents per seeding request."""
 SHORT_DOCUMENT_CHARS = 300
 """SciFact abstracts are cut to this many characters for the small ingests."""
@@ -332,13 +333,13 @@ class Outcome:
 
 @dataclass(slots=True)
 class Ledger:
-    """What the ingests were answered: the documents the service owes, and its jobs."""
+    """What the ingests were answered: the documents the service owes, and its unfinished
+    jobs."""
 
     accepted: dict[str, str] = field(default_factory=dict)
     """Document id -> text, for every 202."""
     uncertain: dict[str, str] = field(default_factory=dict)
     """Documents of requests that got no answer (a transport error): maybe stored, maybe not."""
-    jobs: list[str] = field(default_factory=list)
     pending_jobs: set[str] = field(default_factory=set)
 
 
@@ -458,7 +459,6 @@ async def simulated_client(
             elif outcome.ok:
                 ledger.accepted.update(documents)
                 job_id = str(answer.json()["id"])
-                ledger.jobs.append(job_id)
                 ledger.pending_jobs.add(job_id)
             await back_off(outcome, answer, deadline)
 
@@ -508,12 +508,12 @@ async def wait_jobs(plan: LoadPlan, ledger: Ledger, timeout_s: float) -> dict[st
 
 @dataclass(slots=True)
 class Verdict:
+    seeded: int
     ingested: int = 0
     """Documents answered 202, plus unanswered ones the service turns out to hold."""
     not_indexed: dict[str, str] = field(default_factory=dict)
     """Document id -> what its GET said instead of "indexed"."""
     not_found_by_search: list[str] = field(default_factory=list)
-    expected_count: int = 0
     document_count: int | None = None
     failed_jobs: int = 0
     unfinished_jobs: int = 0
@@ -523,6 +523,10 @@ class Verdict:
         return len(set(self.not_indexed) | set(self.not_found_by_search))
 
     @property
+    def expected_count(self) -> int:
+        return self.seeded + self.ingested
+
+    @property
     def count_matches(self) -> bool:
         return self.document_count == self.expected_count
 
@@ -530,6 +534,7 @@ class Verdict:
 async def verify(plan: LoadPlan, ledger: Ledger, seeded: int, timeout_s: float) -> Verdict:
     finished = await wait_jobs(plan, ledger, timeout_s)
     verdict = Verdict(
+        seeded=seeded,
         failed_jobs=sum(1 for s in finished.values() if s == "failed"),
         unfinished_jobs=len(ledger.pending_jobs),
     )
@@ -590,7 +595,6 @@ async def verify(plan: LoadPlan, ledger: Ledger, seeded: int, timeout_s: float) 
         if answer.status_code == 200:
             verdict.document_count = int(answer.json()["document_count"])
     verdict.ingested = len(held)
-    verdict.expected_count = seeded + len(held)
     return verdict
 
 
@@ -620,13 +624,19 @@ def create_and_seed(plan: LoadPlan, model: str | None, console: Console) -> floa
             if answer.status_code != 202:
                 raise SystemExit(f"seeding: HTTP {answer.status_code} {answer.text}")
             jobs.append(str(answer.json()["id"]))
+        deadline = time.monotonic() + SEED_TIMEOUT_S
         for job_id in jobs:
             while True:
-                job = http.get(f"/jobs/{job_id}").json()
+                answer = http.get(f"/jobs/{job_id}")
+                if answer.status_code != 200:
+                    raise SystemExit(f"seeding job {job_id}: HTTP {answer.status_code}")
+                job = answer.json()
                 if job["status"] == "failed":
                     raise SystemExit(f"seeding job {job_id} failed: {job['error']}")
                 if job["status"] == "succeeded":
                     break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"seeding did not finish in {SEED_TIMEOUT_S:.0f} s")
                 time.sleep(0.5)
     seconds = time.perf_counter() - started
     console.print(

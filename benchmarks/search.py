@@ -32,21 +32,20 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from ingestion import SCIFACT, percentile
+from ingestion import SCIFACT, index_documents, percentile
 from load import RssSampler, child_server, wait_ready
 from rich.console import Console
 from rich.table import Table
 
-from ingest.pipeline import IngestContext, submit_documents
+from ingest.pipeline import IngestContext
 from ingest.thread_queue import ThreadJobQueue
-from retrieval.catalog import CollectionMode, DocumentInput, JobStatus
+from retrieval.catalog import CollectionMode, DocumentInput
 from retrieval.collections import NewCollection
 from retrieval.config import Settings
 from retrieval.filters import Filter, parse_filter
@@ -56,7 +55,6 @@ from retrieval.services import Services
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PARTS = 10
 FILTER = {"part": "p3"}
-JOB_DOCUMENTS = 1_000
 READY_TIMEOUT_S = 120.0
 
 
@@ -100,20 +98,7 @@ def build(services: Services, console: Console, model: str) -> int:
         )
         queue = ThreadJobQueue(context=IngestContext.of(services))
         try:
-            job_ids = [
-                submit_documents(
-                    services.catalog, queue, name, documents[start : start + JOB_DOCUMENTS]
-                ).id
-                for start in range(0, len(documents), JOB_DOCUMENTS)
-            ]
-            for job_id in job_ids:
-                while (job := services.catalog.get_job(job_id)).status not in (
-                    JobStatus.SUCCEEDED,
-                    JobStatus.FAILED,
-                ):
-                    time.sleep(0.2)
-                if job.status is JobStatus.FAILED:
-                    raise SystemExit(f"job {job_id} failed: {job.error}")
+            index_documents(services, queue, name, documents)
         finally:
             queue.close()
     record = services.catalog.get_collection(name)
@@ -412,4 +397,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

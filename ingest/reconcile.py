@@ -14,10 +14,6 @@ serving store collection holds (VectorStore.chunk_indexes):
 A reconcile runs within the caller's request: reading what a collection holds scrolls
 payloads without vectors, about 0.5 s per 10^5 points on an Edge shard (2 busy cores), and
 keeps one set of chunk indexes per document in memory.
-
-The same module deletes the documents under an id prefix, vectors first, catalog rows after
-(the order of retrieval/collections.py): a failure half-way leaves catalog rows whose points
-are gone (deleting again finishes the job), never points that nothing in the catalog owns.
 """
 
 from __future__ import annotations
@@ -27,9 +23,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ingest.queue import JobQueue
-from retrieval.catalog import Catalog, CollectionRecord, DocumentStatus, IndexState
-from retrieval.errors import Conflict, InvalidInput, Unavailable
-from retrieval.store.base import VectorStore, index_kind
+from retrieval.catalog import Catalog, DocumentStatus, IndexState
+from retrieval.collections import create_vectors
+from retrieval.errors import Conflict, Unavailable
+from retrieval.store.base import VectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +131,7 @@ def reconcile_collection(
     vectors_missing = not store.collection_exists(store_name)
     if vectors_missing and not dry_run:
         logger.warning("collection %r: its vectors %r are missing; creating them", name, store_name)
-        _create_vectors(store, collection)
+        create_vectors(store, store_name, collection.dimension, collection.filterable)
     held = {} if vectors_missing else store.chunk_indexes(store_name)
     states = catalog.index_states(name)
     found = find_discrepancies(held, states)
@@ -180,29 +177,6 @@ def reconcile_collection(
             report.stale_chunks,
         )
     return report
-
-
-def delete_documents_with_prefix(
-    name: str, prefix: str, *, catalog: Catalog, store: VectorStore
-) -> int:
-    """Delete every document whose id starts with `prefix`, and all their points; how many.
-
-    An empty prefix is refused (InvalidInput): it would empty the collection, which is what
-    deleting the collection is for. Points go first, in every store collection of the
-    collection (the serving one and one being re-indexed), then the catalog rows.
-    """
-    if not prefix:
-        raise InvalidInput(
-            "prefix: an empty prefix would delete every document; give the start of the ids "
-            "to delete, e.g. 'manuals/v1/', or delete the collection"
-        )
-    collection = catalog.get_collection(name)
-    document_ids = catalog.document_ids_with_prefix(name, prefix)
-    if not document_ids:
-        return 0
-    for store_name in _store_names(collection):
-        store.delete_documents(store_name, document_ids)
-    return catalog.delete_documents(name, document_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,20 +229,6 @@ class _Repairs:
             self.catalog.undo_requeue(self.name, expected)
             raise
         return sorted(self.catalog.job_document_ids(job.id)), job.id
-
-
-def _create_vectors(store: VectorStore, collection: CollectionRecord) -> None:
-    store.create_collection(collection.store_name, dimension=collection.dimension)
-    for field_name, kind in collection.filterable.items():
-        store.create_payload_index(collection.store_name, field_name, index_kind(kind))
-
-
-def _store_names(collection: CollectionRecord) -> list[str]:
-    """The serving store collection, and the one being re-indexed, if any."""
-    names = [collection.store_name]
-    if collection.reindex is not None:
-        names.append(collection.reindex.store_name)
-    return names
 
 
 def _batches(document_ids: Sequence[str]) -> Iterator[list[str]]:

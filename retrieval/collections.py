@@ -7,7 +7,7 @@ collection's catalog row is written before (and removed again if) its vector col
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from retrieval.catalog import (
@@ -106,18 +106,11 @@ class CollectionManager:
             # The catalog did not know this name, so any vectors under it are an orphan of an
             # earlier failure: start from an empty collection.
             self._store.drop_collection(record.store_name)
-            self._create_vectors(record.store_name, model.dimension, new.filterable)
+            create_vectors(self._store, record.store_name, model.dimension, new.filterable)
         except BaseException:
             self._catalog.delete_collection(new.name)
             raise
         return record
-
-    def _create_vectors(
-        self, store_name: str, dimension: int, filterable: Mapping[str, PayloadIndexKind | str]
-    ) -> None:
-        self._store.create_collection(store_name, dimension=dimension)
-        for field_name, kind in filterable.items():
-            self._store.create_payload_index(store_name, field_name, index_kind(kind))
 
     def update(
         self,
@@ -198,7 +191,7 @@ class CollectionManager:
         reindex, job = self._catalog.start_reindex(name, settings)
         try:
             self._store.drop_collection(reindex.store_name)
-            self._create_vectors(reindex.store_name, model.dimension, collection.filterable)
+            create_vectors(self._store, reindex.store_name, model.dimension, collection.filterable)
         except BaseException:
             self._catalog.abandon_reindex(name, job.id)
             self._catalog.fail_job(job.id, error="the new vector collection could not be made")
@@ -213,8 +206,15 @@ class CollectionManager:
             language=check_language(self._catalog, record, self._models),
         )
 
-    def describe_all(self) -> list[CollectionSummary]:
-        return [self.describe(record.name) for record in self._catalog.list_collections()]
+    def describe_all(
+        self, *, visible: Callable[[str], bool] = lambda _name: True
+    ) -> list[CollectionSummary]:
+        """Every collection whose name is `visible`: the others are not even counted."""
+        return [
+            self.describe(record.name)
+            for record in self._catalog.list_collections()
+            if visible(record.name)
+        ]
 
     def delete(self, name: str) -> None:
         collection = self._catalog.get_collection(name)
@@ -228,6 +228,39 @@ class CollectionManager:
         for store_name in _store_names(collection):
             self._store.delete_document(store_name, document_id)
         self._catalog.delete_document(collection_name, document_id)
+
+    def delete_documents_with_prefix(self, name: str, prefix: str) -> int:
+        """Delete every document whose id starts with `prefix`, and all their points; how many.
+
+        An empty prefix is refused (InvalidInput): it would empty the collection, which is
+        what deleting the collection is for. Points go first, in every store collection of the
+        collection, then the catalog rows: a failure half-way leaves rows whose points are
+        gone (deleting again finishes the job), never points that nothing in the catalog owns.
+        """
+        if not prefix:
+            raise InvalidInput(
+                "prefix: an empty prefix would delete every document; give the start of the "
+                "ids to delete, e.g. 'manuals/v1/', or delete the collection"
+            )
+        collection = self._catalog.get_collection(name)
+        document_ids = self._catalog.document_ids_with_prefix(name, prefix)
+        if not document_ids:
+            return 0
+        for store_name in _store_names(collection):
+            self._store.delete_documents(store_name, document_ids)
+        return self._catalog.delete_documents(name, document_ids)
+
+
+def create_vectors(
+    store: VectorStore,
+    store_name: str,
+    dimension: int,
+    filterable: Mapping[str, PayloadIndexKind | str],
+) -> None:
+    """An empty store collection with a payload index for each filterable field."""
+    store.create_collection(store_name, dimension=dimension)
+    for field_name, kind in filterable.items():
+        store.create_payload_index(store_name, field_name, index_kind(kind))
 
 
 def _store_names(collection: CollectionRecord) -> list[str]:

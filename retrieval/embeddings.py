@@ -86,32 +86,6 @@ def prefix_of(spec: ModelSpec, role: TextRole) -> str:
     return spec.query_prefix if role is TextRole.QUERY else spec.passage_prefix
 
 
-def check_texts(limits: InputLimits, texts: Sequence[str], *, labels: Sequence[str]) -> None:
-    """How many texts one call may embed and how long each may be: the limits on documents.
-
-    `labels` names each text in a message (``input.3``); the first names the list too."""
-    field = labels[0].split(".")[0] if labels else "input"
-    if len(texts) > limits.max_documents_per_request:
-        raise _over(
-            field,
-            f"{len(texts)} texts",
-            "max_documents_per_request",
-            limits.max_documents_per_request,
-        )
-    for label, text in zip(labels, texts, strict=True):
-        if len(text) > limits.max_document_chars:
-            raise _over(
-                label, f"{len(text)} characters", "max_document_chars", limits.max_document_chars
-            )
-
-
-def _over(where: str, what: str, limit: str, value: int) -> InvalidInput:
-    """The refusal of retrieval/limits.py, in its words."""
-    return InvalidInput(
-        f"{where}: {what}, more than the limit of {value} (SEMSEARCH_LIMITS__{limit.upper()})"
-    )
-
-
 def embed_texts(
     models: ModelRegistry,
     spec: ModelSpec,
@@ -123,12 +97,12 @@ def embed_texts(
 ) -> EmbeddedTexts:
     """Embed texts under a model, each in the role its prefix gives (module docstring).
 
-    The texts are checked against the limits on documents first (`check_texts`). A text
-    longer than the model reads is cut to its first `spec.max_tokens` tokens when `truncate`,
-    otherwise refused with ContextLengthExceeded naming it by its label.
+    The texts are checked against the limits on documents first (`InputLimits.check_texts`).
+    A text longer than the model reads is cut to its first `spec.max_tokens` tokens when
+    `truncate`, otherwise refused with ContextLengthExceeded naming it by its label.
     Loads the model first if it is not loaded yet (an empty `texts` only loads it).
     """
-    check_texts(limits, texts, labels=labels)
+    limits.check_texts(texts, labels=labels)
     loaded = models.is_loaded(spec.name)
     started = time.perf_counter()
     model = models.get(spec.name)

@@ -97,6 +97,16 @@ class InputLimits(BaseModel):
             if size > self.max_metadata_bytes:
                 raise self._over(f"{where}.metadata", f"{size} bytes as JSON", "max_metadata_bytes")
 
+    def check_texts(self, texts: Sequence[str], *, labels: Sequence[str]) -> None:
+        """Texts to embed (the embedding endpoints): as many and as long as documents may be.
+        `labels` names each text in a message (``input.3``); the first names the list too."""
+        field = labels[0].split(".")[0] if labels else "input"
+        if len(texts) > self.max_documents_per_request:
+            raise self._over(field, f"{len(texts)} texts", "max_documents_per_request")
+        for label, text in zip(labels, texts, strict=True):
+            if len(text) > self.max_document_chars:
+                raise self._over(label, f"{len(text)} characters", "max_document_chars")
+
     def check_query(self, query: str, *, top_k: int | None, where: str = "query") -> None:
         if len(query) > self.max_query_chars:
             raise self._over(where, f"{len(query)} characters", "max_query_chars")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth import IngestAccess, ReadAccess, WriteAccess
-from api.deps import CatalogDep, CollectionsDep, JobQueueDep, LimitsDep, ServicesDep
+from api.deps import CatalogDep, CollectionsDep, JobQueueDep, LimitsDep
 from api.schemas import (
     MAX_DOCUMENTS_OFFSET,
     MAX_DOCUMENTS_PAGE,
@@ -19,7 +19,6 @@ from api.schemas import (
 )
 from api.strict_json import StrictJsonRoute
 from ingest.pipeline import submit_documents
-from ingest.reconcile import delete_documents_with_prefix
 from retrieval.catalog import DocumentInput
 from retrieval.limits import CEILING_ID_CHARS
 
@@ -78,7 +77,7 @@ def list_documents(
 @router.delete("", operation_id="delete_documents")
 def delete_documents(
     name: str,
-    services: ServicesDep,
+    collections: CollectionsDep,
     _: WriteAccess,
     prefix: Annotated[
         str,
@@ -91,9 +90,7 @@ def delete_documents(
     ],
 ) -> DocumentsDeleted:
     """Delete the documents whose id starts with `prefix`, and every point of theirs."""
-    deleted = delete_documents_with_prefix(
-        name, prefix, catalog=services.catalog, store=services.store
-    )
+    deleted = collections.delete_documents_with_prefix(name, prefix)
     return DocumentsDeleted(prefix=prefix, deleted=deleted)
 
 
