@@ -21,6 +21,7 @@ from api.schemas import SearchResponse
 from retrieval.catalog import CollectionMode
 from retrieval.errors import SemsearchError
 from retrieval.filters import parse_filter
+from retrieval.units import SearchUnit
 
 HIT_TEXT_CHARS = 160
 """Characters of a hit's chunk the table shows; --json has it whole."""
@@ -54,6 +55,12 @@ def search(
             "--per-document", help="The best chunk of each document; --top-k counts documents."
         ),
     ] = False,
+    unit: Annotated[
+        SearchUnit,
+        typer.Option(
+            help="passage: chunks; document: whole documents ranked by their mean chunk vector."
+        ),
+    ] = SearchUnit.PASSAGE,
     url: UrlOption = DEFAULT_URL,
     api_key: ApiKeyOption = None,
     as_json: JsonFlag = False,
@@ -67,6 +74,7 @@ def search(
         semsearch search faq "refund" --top-k 3 --threshold 0.4
         semsearch search kb "保证金" --filter '{"lang": "zh"}' --mode hybrid
         semsearch search kb "laptop" --filter '{"must": [{"key": "price", "range": {"lt": 900}}]}'
+        semsearch search papers "gene expression in T cells" --unit document
         semsearch search faq "refund" --json | jq '.hits[0].document_id'
     """
     parsed_filter = _filter(metadata_filter) if metadata_filter is not None else None
@@ -79,6 +87,7 @@ def search(
             metadata_filter=parsed_filter,
             mode=mode.value if mode else None,
             group_by="document" if per_document else None,
+            unit=unit.value,
         )
     if as_json:
         print_json(result)
@@ -168,7 +177,8 @@ def models(
 def hits_table(result: SearchResponse) -> Table:
     table = Table(
         title=plain(
-            f"{result.collection}: {result.query!r} ({result.mode}, threshold {result.threshold:g})"
+            f"{result.collection}: {result.query!r} ({result.mode}, threshold "
+            f"{result.threshold:g}{', whole documents' if result.unit == 'document' else ''})"
         )
     )
     for column in ("score", "document", "chunk", "text"):

@@ -301,9 +301,11 @@ class Endpoints:
         metadata_filter: Mapping[str, Any] | None = None,
         mode: Mode | None = None,
         group_by: Literal["document"] | None = None,
+        unit: Literal["passage", "document"] = "passage",
     ) -> Call[SearchResponse]:
         """The hits scoring at or above the threshold (the collection's, or `threshold`);
-        `metadata_filter` is the API's `filter`: {"field": value} or Qdrant-style must/should."""
+        `metadata_filter` is the API's `filter`: {"field": value} or Qdrant-style must/should;
+        `unit` "document" ranks whole documents by their mean vectors."""
         body = SearchRequest(
             query=query,
             top_k=top_k,
@@ -311,6 +313,7 @@ class Endpoints:
             filter=dict(metadata_filter) if metadata_filter is not None else None,
             mode=mode,
             group_by=group_by,
+            unit=unit,
         )
         return Call(
             "POST",

@@ -364,6 +364,12 @@ class SearchRequest(StrictModel):
         default=None, description="document: the best chunk per document; top_k counts documents."
     )
     mode: Mode | None = Field(default=None, description="Overrides the collection's mode.")
+    unit: Literal["passage", "document"] = Field(
+        default="passage",
+        description="passage: chunks; document: whole documents ranked by the cosine of the "
+        "query and each document's mean chunk vector (a dense search; the hit's text is the "
+        "document's first chunk).",
+    )
 
 
 class HitPublic(BaseModel):
@@ -394,6 +400,7 @@ class SearchResponse(BaseModel):
     model: str = Field(description="The model that embedded the query: the collection's.")
     query: str = Field(description="The query as embedded: cleaned and term-mapped.")
     mode: Literal["dense", "hybrid", "lexical"]
+    unit: Literal["passage", "document"]
     threshold: float
     top_k: int
     hits: list[HitPublic]
@@ -410,6 +417,7 @@ class SearchResponse(BaseModel):
             model=result.model,
             query=result.query,
             mode=result.mode.value,
+            unit=result.unit.value,
             warning=result.warning,
             threshold=result.threshold,
             top_k=result.top_k,

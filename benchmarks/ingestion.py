@@ -113,7 +113,7 @@ PASSAGE_SLICE_CHARS characters: one or two SciFact chunks."""
 def indexed_texts(services: Services, name: str) -> tuple[list[str], EmbeddingModel]:
     """The collection's chunks as the pipeline embedded them, and the model."""
     collection = services.catalog.get_collection(name)
-    target = IndexTarget.of(collection, services.models)
+    target = IndexTarget.of(collection, IngestContext.of(services))
     ids = list(services.catalog.document_hashes(name))
     texts = [
         plan.indexed_text(chunk, target.term_map)

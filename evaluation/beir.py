@@ -27,6 +27,7 @@ from retrieval.collections import NewCollection
 from retrieval.errors import InvalidInput
 from retrieval.search import Hit
 from retrieval.services import Services
+from retrieval.units import SearchUnit
 
 COLLECTION_MODES = ("dense", "hybrid", "lexical")
 
@@ -303,16 +304,24 @@ def run_queries(
     top_k: int = 100,
     mode: CollectionMode | None = None,
     progress: ProgressCallback | None = None,
+    unit: SearchUnit = SearchUnit.PASSAGE,
 ) -> QueryRun:
-    """Every judged query through `Searcher.search`, grouped by document (each document ranked
-    by its best passage), the first `top_k` documents; `mode` overrides the collection's."""
+    """Every judged query through `Searcher.search`, the first `top_k` documents: grouped by
+    document (each document ranked by its best passage), or with `unit` DOCUMENT ranked by
+    the documents' mean vectors; `mode` overrides the collection's."""
     run: dict[str, dict[str, float]] = {}
     latencies_ms: list[float] = []
     short = 0
     for done, (query_id, query) in enumerate(data.queries.items(), 1):
         started = time.perf_counter()
         result = services.searcher.search(
-            collection, query, top_k=top_k, threshold=-1.0, group_by_document=True, mode=mode
+            collection,
+            query,
+            top_k=top_k,
+            threshold=-1.0,
+            group_by_document=True,
+            mode=mode,
+            unit=unit,
         )
         latencies_ms.append((time.perf_counter() - started) * 1000)
         run[query_id] = ranking_scores(result.hits)

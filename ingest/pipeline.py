@@ -5,9 +5,12 @@ No Celery and no HTTP here: workers/tasks.py and the in-process queue call `run_
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+
+import numpy
 
 from ingest.queue import JobQueue
 from ingest.splitter import ChunkSpan, chunk_document
@@ -84,6 +87,9 @@ class IndexTarget:
     serving: bool
     """Whether searches read this store collection now: only then do the documents' catalog
     rows follow what is written (a re-index records its documents when it swaps in)."""
+    document_vectors: bool
+    """Whether the store collection takes document-level vectors (one made before them does
+    not, until a re-index rebuilds it)."""
 
     @property
     def store_name(self) -> str:
@@ -91,13 +97,18 @@ class IndexTarget:
 
     @classmethod
     def of(
-        cls, collection: CollectionRecord, models: ModelRegistry, *, serving: bool = True
+        cls,
+        collection: CollectionRecord,
+        context: IngestContext,
+        *,
+        serving: bool = True,
     ) -> IndexTarget:
         return cls(
             collection=collection,
-            model=models.get(collection.model),
+            model=context.models.get(collection.model),
             term_map=TermMap(collection.term_map),
             serving=serving,
+            document_vectors=context.store.has_document_vectors(collection.store_name),
         )
 
 
@@ -285,7 +296,7 @@ def ingest_job(
     """
     catalog = context.catalog
     collection = catalog.get_collection(job.collection)
-    target = IndexTarget.of(collection, context.models)
+    target = IndexTarget.of(collection, context)
     document_ids = catalog.job_document_ids(job.id)
 
     plans = [
@@ -333,12 +344,11 @@ def reindex_job(
         logger.warning("job %s: the re-index of %s was given up", job.id, collection.name)
         catalog.fail_job(job.id, error="the re-index was given up before it ran")
         return JobStatus.FAILED
-    target = IndexTarget.of(
-        collection.built_with(reindex.settings, store_name=reindex.store_name),
-        context.models,
-        serving=False,
+    built_with = collection.built_with(reindex.settings, store_name=reindex.store_name)
+    context.store.create_collection(
+        built_with.store_name, dimension=context.models.get(built_with.model).dimension
     )
-    context.store.create_collection(target.store_name, dimension=target.model.dimension)
+    target = IndexTarget.of(built_with, context, serving=False)
     catalog.start_job(job.id, chunks_total=0)
     progress = _JobProgress(catalog, job.id, documents_done=0)
     indexed: dict[str, IndexedDocument] = {}
@@ -504,6 +514,7 @@ def _write_documents(
 ) -> None:
     collection = target.collection.name
     chunks = [(plan, index, chunk) for plan in plans for index, chunk in enumerate(plan.chunks)]
+    means = _DocumentMeans()
     for batch_start in range(0, len(chunks), UPSERT_BATCH_CHUNKS):
         batch = chunks[batch_start : batch_start + UPSERT_BATCH_CHUNKS]
         texts = [plan.indexed_text(chunk, target.term_map) for plan, _, chunk in batch]
@@ -529,6 +540,8 @@ def _write_documents(
                 batch, vectors, sparse_vectors, strict=True
             )
         ]
+        if target.document_vectors:
+            points = means.points_to_write(batch, vectors, points)
         context.store.upsert(target.store_name, points)
         progress.add(chunks=len(batch))
     for plan in plans:
@@ -547,3 +560,39 @@ def _write_documents(
                 store_name=target.store_name,
             )
         progress.add(documents=1)
+
+
+class _DocumentMeans:
+    """Each document's vector, the mean of its chunks' vectors ("split, encode, average"),
+    carried by its first chunk's point.
+
+    A document's chunks may span several embedding batches: its first chunk is held back
+    until its last one is embedded, then written with the mean. A job interrupted meanwhile
+    has not marked the document indexed, so its resume writes the document again whole.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, numpy.ndarray] = {}
+        self._first_chunks: dict[str, ChunkPoint] = {}
+
+    def points_to_write(
+        self,
+        batch: Sequence[tuple[DocumentPlan, int, ChunkSpan]],
+        vectors: numpy.ndarray,
+        points: Sequence[ChunkPoint],
+    ) -> list[ChunkPoint]:
+        """The batch's points to write now: first chunks wait for their document's end."""
+        ready: list[ChunkPoint] = []
+        for (plan, index, _), vector, point in zip(batch, vectors, points, strict=True):
+            document_id = plan.document.id
+            previous = self._sums.get(document_id)
+            self._sums[document_id] = vector if previous is None else previous + vector
+            if index == 0:
+                self._first_chunks[document_id] = point
+            else:
+                ready.append(point)
+            if index == len(plan.chunks) - 1:
+                mean = self._sums.pop(document_id) / len(plan.chunks)
+                first = self._first_chunks.pop(document_id)
+                ready.append(dataclasses.replace(first, document_vector=mean.tolist()))
+        return ready

@@ -11,6 +11,12 @@ cosine alone (benchmarks/), so their scores are not sorted. Every hit also repor
 `dense_score` (the cosine, equal to `score`), `lexical_score` (the share of the query's
 lexical tokens found in the chunk or its title) and `fused_score` (the fusion's score).
 The measurements behind this choice are in benchmarks/calibration.py.
+
+Units. A search returns passages (chunks) by default. `SearchUnit.DOCUMENT` ranks whole
+documents instead, by the cosine of the query and each document's vector, the mean of its
+chunks' vectors ("split, encode, average", stored by the write path): a dense search in
+every mode, whose hit carries the document's first chunk as its text.
+benchmarks/document_unit.py compares it with passages grouped by document on SciFact.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from retrieval.catalog import Catalog, CollectionMode, CollectionRecord
-from retrieval.errors import InvalidInput
+from retrieval.errors import Conflict, InvalidInput
 from retrieval.filters import Filter
 from retrieval.language import check_language, query_warning
 from retrieval.lexical import LexicalEncoder
@@ -30,6 +36,7 @@ from retrieval.models.registry import ModelRegistry
 from retrieval.store.base import StoredHit, VectorStore
 from retrieval.terms import TermMap
 from retrieval.text import clean_query, clean_text
+from retrieval.units import SearchUnit
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class SearchResult:
     """The model that embedded the query: the collection's."""
     warning: str | None = None
     """Set when the model does not read the collection's language, or the query's."""
+    unit: SearchUnit = SearchUnit.PASSAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +226,7 @@ class Searcher:
         query_filter: Filter | None = None,
         group_by_document: bool = False,
         mode: CollectionMode | None = None,
+        unit: SearchUnit = SearchUnit.PASSAGE,
     ) -> SearchResult:
         """Search one collection.
 
@@ -229,6 +238,10 @@ class Searcher:
         In hybrid mode the dense leg counts in the fusion only when the model reads the query:
         a leg of [UNK] word pieces ranks noise, and fused with equal weight it pushed the
         lexical leg's right answers down (benchmarks/zh_retrieval.py).
+
+        `unit` DOCUMENT ranks documents by their mean vectors (module docstring): dense in
+        every mode; InvalidInput with an explicit lexical or hybrid `mode`, Conflict when the
+        collection's vectors were built before document vectors existed.
         """
         collection = self._catalog.get_collection(collection_name)
         model = self._models.get(collection.model)
@@ -238,6 +251,15 @@ class Searcher:
         effective_mode = (
             language.effective_mode(collection) if mode in (None, CollectionMode.AUTO) else mode
         )
+        unit_warning = None
+        if unit is SearchUnit.DOCUMENT:
+            self._check_document_unit(collection, mode)
+            if effective_mode is not CollectionMode.DENSE:
+                unit_warning = (
+                    f"unit 'document' ranks documents by their mean vectors alone (dense); "
+                    f"passages of {collection.name!r} are searched in {effective_mode.value} mode"
+                )
+            effective_mode = CollectionMode.DENSE
         embedded_query = self.prepare_query(collection, query)
         query_counts = model.tokenizer.word_piece_counts(embedded_query)
         vector = model.encode_queries([embedded_query])[0].tolist()
@@ -262,6 +284,7 @@ class Searcher:
                 threshold=effective_threshold,
                 query_filter=query_filter,
                 group_by_document=group_by_document,
+                document_level=unit is SearchUnit.DOCUMENT,
             )
             coverage = self._lexical.query_coverage(embedded_query)
             hits = [
@@ -277,8 +300,26 @@ class Searcher:
             hits=hits,
             model=model.name,
             warning=language.warning
-            or query_warning(collection.name, model.name, query_counts, language.reader),
+            or query_warning(collection.name, model.name, query_counts, language.reader)
+            or unit_warning,
+            unit=unit,
         )
+
+    def _check_document_unit(
+        self, collection: CollectionRecord, mode: CollectionMode | None
+    ) -> None:
+        """Refuse a document-level search that cannot run as asked."""
+        if mode in (CollectionMode.LEXICAL, CollectionMode.HYBRID):
+            raise InvalidInput(
+                f"unit 'document' is a dense search of the documents' mean vectors; mode "
+                f"{mode.value!r} applies to passages: leave mode unset or use 'dense'"
+            )
+        if not self._store.has_document_vectors(collection.store_name):
+            raise Conflict(
+                f"collection {collection.name!r} was built before document-level vectors: "
+                f"re-index it (POST /collections/{collection.name}/reindex, or "
+                f"`semsearch reindex {collection.name}`) to search it by document"
+            )
 
     def _hybrid_hits(
         self,

@@ -10,6 +10,7 @@ import pytest
 from ingest.pipeline import IndexTarget, plan_document
 from retrieval.catalog import CollectionMode, CollectionRecord, DocumentRecord, DocumentStatus
 from retrieval.models.registry import MINILM, ModelRegistry
+from retrieval.terms import TermMap
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,7 +54,17 @@ def document(text: str, title: str | None) -> DocumentRecord:
 
 @pytest.fixture(scope="module")
 def target(models: ModelRegistry) -> Callable[[int], IndexTarget]:
-    return lambda max_tokens: IndexTarget.of(collection(max_tokens), models)
+    def planned_with(max_tokens: int) -> IndexTarget:
+        chosen = collection(max_tokens)
+        return IndexTarget(
+            collection=chosen,
+            model=models.get(chosen.model),
+            term_map=TermMap(chosen.term_map),
+            serving=True,
+            document_vectors=True,
+        )
+
+    return planned_with
 
 
 TEXT = " ".join(f"Sentence {n} describes the torque of bolt {n} on the frame." for n in range(30))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 from qdrant_client import QdrantClient
 from qdrant_client.models import Distance, VectorParams
 
@@ -18,6 +19,8 @@ from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 from retrieval.filters import And, DateRange, Match, MatchAny, Not, Or, Range, parse_filter
 from retrieval.store import open_vector_store
 from retrieval.store.base import (
+    DENSE_VECTOR,
+    LEXICAL_VECTOR,
     ChunkPayload,
     ChunkPoint,
     PayloadIndexKind,
@@ -605,6 +608,76 @@ def test_group_by_document_in_hybrid_mode(store: VectorStore) -> None:
     everything = store.search("c", unit(1), sparse=QUERY_TERMS, top_k=10, group_by_document=True)
     assert sorted(documents(everything)) == ["a", "b", "big", "c", "far"]
     assert all(hit.lexical_score == pytest.approx(idf(35, 35), abs=1e-5) for hit in everything)
+
+
+# -- document-level vectors ---------------------------------------------------------------
+
+
+def with_document_vector(point: ChunkPoint, vector: list[float]) -> ChunkPoint:
+    return ChunkPoint(
+        id=point.id, vector=point.vector, payload=point.payload, document_vector=vector
+    )
+
+
+def test_document_level_search_ranks_first_chunks_by_their_document_vectors(
+    store: VectorStore,
+) -> None:
+    store.create_collection("c", dimension=DIM)
+    assert store.has_document_vectors("c")
+    # "near" has a chunk equal to the query but a mean far from it; "broad" the reverse.
+    near = [chunk("c", "near", 0, unit(0, 1)), chunk("c", "near", 1, unit(1))]
+    broad = [chunk("c", "broad", i, unit(1, 0.5, 0.1 * i)) for i in range(3)]
+    store.upsert(
+        "c",
+        [
+            with_document_vector(near[0], unit(0.2, 1)),
+            near[1],
+            with_document_vector(broad[0], unit(1, 0.4)),
+            *broad[1:],
+        ],
+    )
+
+    passages = store.search("c", unit(1), top_k=2)
+    documents_ranked = store.search("c", unit(1), top_k=5, document_level=True)
+
+    assert documents(passages) == ["near", "broad"]
+    assert documents(documents_ranked) == ["broad", "near"]  # only points with the vector
+    assert [hit.payload.chunk_index for hit in documents_ranked] == [0, 0]
+    assert documents_ranked[0].score == pytest.approx(cosine(unit(1), unit(1, 0.4)), abs=1e-6)
+    assert documents_ranked[0].dense_score == documents_ranked[0].score
+    assert store.count("c") == 5  # a document vector adds no point
+    thresholded = store.search("c", unit(1), top_k=5, document_level=True, threshold=0.5)
+    assert documents(thresholded) == ["broad"]
+    english = parse_filter({"key": "missing", "match": 1})
+    assert store.search("c", unit(1), top_k=5, document_level=True, query_filter=english) == []
+    with pytest.raises(ValueError, match="document-level search is dense"):
+        store.search("c", unit(1), sparse=QUERY_TERMS, top_k=5, document_level=True)
+
+
+def test_collections_made_before_document_vectors_say_so(tmp_path: Path) -> None:
+    """A collection of the earlier layout (dense and lexical vectors only) still serves
+    passages; a document-level search of it is NotFound."""
+    edge = tmp_path / "shards"
+    edge.mkdir()
+    old_config = qe.EdgeConfig(
+        vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
+        sparse_vectors={LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+    qe.EdgeShard.create(str(edge / "old"), old_config).close()
+    client = QdrantClient(path=str(tmp_path / "local"))
+    client.create_collection(
+        "old", vectors_config={DENSE_VECTOR: VectorParams(size=DIM, distance=Distance.COSINE)}
+    )
+
+    for store in (open_engine("edge", tmp_path), ServerVectorStore(client=client)):
+        try:
+            assert not store.has_document_vectors("old")
+            store.upsert("old", [chunk("old", "d", 0, unit(1))])
+            assert documents(store.search("old", unit(1), top_k=1)) == ["d"]
+            with pytest.raises(NotFound, match="has no 'document' vectors"):
+                store.search("old", unit(1), top_k=1, document_level=True)
+        finally:
+            store.close()
 
 
 # -- congruence: the same operations on both engines ------------------------------------

@@ -10,6 +10,7 @@ from api.schemas import SearchRequest, SearchResponse
 from api.strict_json import StrictJsonRoute
 from retrieval.catalog import CollectionMode
 from retrieval.filters import parse_filter
+from retrieval.units import SearchUnit
 
 router = APIRouter(prefix="/collections/{name}", tags=["search"], route_class=StrictJsonRoute)
 
@@ -33,5 +34,6 @@ def search(
         query_filter=query_filter,
         group_by_document=body.group_by == "document",
         mode=CollectionMode(body.mode) if body.mode else None,
+        unit=SearchUnit(body.unit),
     )
     return SearchResponse.from_result(result)

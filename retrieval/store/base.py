@@ -4,9 +4,13 @@ Both engines (store/edge.py, store/server.py) implement `VectorStore`; nothing o
 retrieval/store/ imports qdrant_edge or qdrant_client. Engine errors are translated here-below
 into retrieval.errors: a missing collection is NotFound, an unreachable engine Unavailable.
 
-A collection holds two named vectors per point: DENSE_VECTOR (the embedding, cosine) and,
-when the chunk has lexical tokens, LEXICAL_VECTOR (sparse term weights; the engine multiplies
-the query's weights by the inverse document frequency of each term, Qdrant's IDF modifier).
+A collection holds up to three named vectors per point: DENSE_VECTOR (the embedding,
+cosine); when the chunk has lexical tokens, LEXICAL_VECTOR (sparse term weights; the engine
+multiplies the query's weights by the inverse document frequency of each term, Qdrant's IDF
+modifier); and on each document's first chunk only, DOCUMENT_VECTOR (the mean of the
+document's chunk embeddings, cosine: "split, encode, average", which a document-level search
+queries, so that its hits are whole documents). Collections made before DOCUMENT_VECTOR
+existed lack it (`has_document_vectors`); a re-index builds them anew with it.
 The search logic that is the same for both engines (argument checks, the hybrid candidate
 count, best chunk per document, the dense score of a hybrid hit) lives here too.
 """
@@ -35,6 +39,7 @@ PAYLOAD_INDEX_KINDS: tuple[PayloadIndexKind, ...] = (
 
 DENSE_VECTOR = "dense"
 LEXICAL_VECTOR = "lexical"
+DOCUMENT_VECTOR = "document"
 RRF_K = 2
 """Reciprocal rank fusion: a hit's fused score is the sum over legs of 1 / (RRF_K + rank),
 rank counted from 0. 2 is Qdrant's default, the only value a server before parametrised RRF
@@ -117,6 +122,8 @@ class ChunkPoint:
     sparse: SparseVector | None = None
     """None (or an empty vector): the chunk has no lexical vector, hybrid search finds it
     through its dense vector only."""
+    document_vector: Sequence[float] | None = None
+    """The document's vector (mean of its chunks' vectors), carried by its first chunk only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,7 @@ class VectorStore(Protocol):
     """
 
     def create_collection(self, name: str, *, dimension: int) -> None:
-        """Create an empty collection of dense (cosine) and lexical (IDF) vectors.
+        """Create an empty collection of dense and document (cosine) and lexical (IDF) vectors.
 
         Payload indexes on document_id and chunk_index. Idempotent: an existing collection
         of the same dimension is left as it is.
@@ -153,6 +160,10 @@ class VectorStore(Protocol):
         """Remove a collection and all its points; a missing one is not an error."""
 
     def collection_exists(self, name: str) -> bool: ...
+
+    def has_document_vectors(self, name: str) -> bool:
+        """Whether the collection was made with DOCUMENT_VECTOR (every one made now is)."""
+        ...
 
     def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
         """Write points, replacing any with the same id; returns once they are searchable."""
@@ -191,6 +202,7 @@ class VectorStore(Protocol):
         group_by_document: bool = False,
         candidates: int | None = None,
         dense_weight: float = 1.0,
+        document_level: bool = False,
     ) -> list[StoredHit]:
         """The top_k best points for the query, best first.
 
@@ -204,6 +216,9 @@ class VectorStore(Protocol):
         document, top_k documents; the store fetches more chunks while documents lack
         (GROUP_FETCH_FACTOR), a hybrid search lengthening its legs to the fetch when that
         exceeds `candidates`.
+        `document_level`: a dense search of DOCUMENT_VECTOR, whose hits are the documents'
+        first chunks, scored by the cosine of the query and the document's mean vector
+        (`sparse` must be None: ValueError); NotFound when the collection lacks the vector.
         """
         ...
 
@@ -221,9 +236,15 @@ HitT = TypeVar("HitT")
 
 
 def check_search_arguments(
-    *, sparse: SparseVector | None, threshold: float | None, candidates: int | None
+    *,
+    sparse: SparseVector | None,
+    threshold: float | None,
+    candidates: int | None,
+    document_level: bool = False,
 ) -> None:
     """Refuse argument combinations that have no meaning (programming errors: ValueError)."""
+    if sparse is not None and document_level:
+        raise ValueError("a document-level search is dense: documents have no lexical vector")
     if sparse is not None and threshold is not None:
         raise ValueError(
             "threshold applies to dense search only: a fused RRF score is a rank, not a "
@@ -390,10 +411,13 @@ def document_of(hit: StoredHit) -> str:
 def named_vectors(
     point: ChunkPoint, to_sparse: Callable[[SparseVector], SparseT]
 ) -> dict[str, list[float] | SparseT]:
-    """A point's named vectors: dense always, lexical (engine-typed) when it has terms."""
+    """A point's named vectors: dense always, lexical (engine-typed) when it has terms, the
+    document's vector on a first chunk."""
     vectors: dict[str, list[float] | SparseT] = {DENSE_VECTOR: as_floats(point.vector)}
     if point.sparse is not None and has_terms(point.sparse):
         vectors[LEXICAL_VECTOR] = to_sparse(point.sparse)
+    if point.document_vector is not None:
+        vectors[DOCUMENT_VECTOR] = as_floats(point.document_vector)
     return vectors
 
 

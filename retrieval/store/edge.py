@@ -80,6 +80,7 @@ from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, 
 from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
+    DOCUMENT_VECTOR,
     LEXICAL_VECTOR,
     RRF_K,
     ChunkPoint,
@@ -108,6 +109,8 @@ class _Collection:
     """One open shard and its bookkeeping; every field is guarded by `lock`."""
 
     shard: qe.EdgeShard | None
+    document_vectors: bool
+    """Whether the shard was made with DOCUMENT_VECTOR (shards made before it lack it)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     points_since_optimize: int = 0
     journal: list[qe.UpdateOperation] | None = None
@@ -149,7 +152,10 @@ class EdgeVectorStore:
                 return
             config = qe.EdgeConfig(
                 vectors={
-                    DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)
+                    DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+                    DOCUMENT_VECTOR: qe.EdgeVectorParams(
+                        size=dimension, distance=qe.Distance.Cosine
+                    ),
                 },
                 sparse_vectors={
                     LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
@@ -163,7 +169,7 @@ class EdgeVectorStore:
                 qe.UpdateOperation.create_field_index("chunk_index", qe.PayloadSchemaType.Integer)
             )
             shard.flush()
-            self._collections[name] = _Collection(shard=shard)
+            self._collections[name] = _Collection(shard=shard, document_vectors=True)
 
     def drop_collection(self, name: str) -> None:
         path = self._shard_path(name)
@@ -184,6 +190,9 @@ class EdgeVectorStore:
         self._shard_path(name)
         with self._lock:
             return name in self._collections or self._recover(name)
+
+    def has_document_vectors(self, name: str) -> bool:
+        return self._open(name).document_vectors
 
     def upsert(self, name: str, points: Sequence[ChunkPoint]) -> None:
         if not points:
@@ -263,18 +272,24 @@ class EdgeVectorStore:
         group_by_document: bool = False,
         candidates: int | None = None,
         dense_weight: float = 1.0,
+        document_level: bool = False,
     ) -> list[StoredHit]:
-        base.check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        base.check_search_arguments(
+            sparse=sparse, threshold=threshold, candidates=candidates, document_level=document_level
+        )
         weights = base.rrf_weights(dense_weight)
         if top_k < 1:
             self._open(name)
             return []
         dense = base.as_floats(vector)
         condition = _filter(query_filter)
-        with self._shard(name) as (_, shard):
+        using = DOCUMENT_VECTOR if document_level else DENSE_VECTOR
+        with self._shard(name) as (collection, shard):
+            if document_level and not collection.document_vectors:
+                raise NotFound(f"Collection {name!r} has no {DOCUMENT_VECTOR!r} vectors.")
             try:
                 if sparse is None:
-                    fetch = _dense_fetch(shard, dense, condition, threshold)
+                    fetch = _dense_fetch(shard, dense, condition, threshold, using=using)
                 else:
                     legs = base.hybrid_candidates(top_k, candidates)
                     fetch = _hybrid_fetch(
@@ -381,6 +396,7 @@ class EdgeVectorStore:
             info = shard.info()
             collection = _Collection(
                 shard=shard,
+                document_vectors=DOCUMENT_VECTOR in _stored_vectors(path),
                 points_since_optimize=max(0, info.points_count - info.indexed_vectors_count),
             )
             self._collections[name] = collection
@@ -396,8 +412,7 @@ class EdgeVectorStore:
             yield collection, collection.shard
 
     def _stored_dimension(self, path: Path) -> int:
-        config: dict[str, Any] = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        vectors: dict[str, Any] = config.get("vectors") or {}
+        vectors = _stored_vectors(path)
         if DENSE_VECTOR not in vectors:
             raise Conflict(
                 f"The shard at {path} predates named dense and lexical vectors; drop the "
@@ -500,6 +515,13 @@ class EdgeVectorStore:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _stored_vectors(path: Path) -> dict[str, Any]:
+    """The dense vectors' configuration of the shard at `path`, by name."""
+    config: dict[str, Any] = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    vectors: dict[str, Any] = config.get("vectors") or {}
+    return vectors
+
+
 def _update(shard: qe.EdgeShard, operation: qe.UpdateOperation) -> None:
     try:
         shard.update(operation)
@@ -539,12 +561,17 @@ def _live_idf() -> qe.SearchParams:
 
 
 def _dense_fetch(
-    shard: qe.EdgeShard, dense: list[float], condition: qe.Filter | None, threshold: float | None
+    shard: qe.EdgeShard,
+    dense: list[float],
+    condition: qe.Filter | None,
+    threshold: float | None,
+    *,
+    using: str,
 ) -> Callable[[int], tuple[list[StoredHit], bool]]:
     def fetch(limit: int) -> tuple[list[StoredHit], bool]:
         request = qe.QueryRequest(
             limit=limit,
-            query=qe.Query.Nearest(dense, using=DENSE_VECTOR),
+            query=qe.Query.Nearest(dense, using=using),
             with_payload=True,
             filter=condition,
             score_threshold=base.engine_threshold(threshold),

@@ -39,6 +39,7 @@ from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, 
 from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
+    DOCUMENT_VECTOR,
     LEXICAL_VECTOR,
     RRF_K,
     ChunkPoint,
@@ -56,6 +57,8 @@ class ServerVectorStore:
         options = client.init_options
         self._is_local = options.get("path") is not None or options.get("location") == ":memory:"
         self._where = _describe_location(options)
+        self._document_vectors: dict[str, bool] = {}
+        """Collection name -> whether it has DOCUMENT_VECTOR (read once per collection)."""
 
     def create_collection(self, name: str, *, dimension: int) -> None:
         with self._translate_errors(name):
@@ -66,9 +69,8 @@ class ServerVectorStore:
                 self._client.create_collection(
                     name,
                     vectors_config={
-                        DENSE_VECTOR: models.VectorParams(
-                            size=dimension, distance=models.Distance.COSINE
-                        )
+                        name: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+                        for name in (DENSE_VECTOR, DOCUMENT_VECTOR)
                     },
                     sparse_vectors_config={
                         LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
@@ -90,8 +92,18 @@ class ServerVectorStore:
                 )
 
     def drop_collection(self, name: str) -> None:
+        self._document_vectors.pop(name, None)
         with self._translate_errors(name):
             self._client.delete_collection(name)
+
+    def has_document_vectors(self, name: str) -> bool:
+        known = self._document_vectors.get(name)
+        if known is None:
+            with self._translate_errors(name):
+                vectors = self._client.get_collection(name).config.params.vectors
+            known = isinstance(vectors, dict) and DOCUMENT_VECTOR in vectors
+            self._document_vectors[name] = known
+        return known
 
     def collection_exists(self, name: str) -> bool:
         with self._translate_errors(name):
@@ -172,13 +184,19 @@ class ServerVectorStore:
         group_by_document: bool = False,
         candidates: int | None = None,
         dense_weight: float = 1.0,
+        document_level: bool = False,
     ) -> list[StoredHit]:
-        base.check_search_arguments(sparse=sparse, threshold=threshold, candidates=candidates)
+        base.check_search_arguments(
+            sparse=sparse, threshold=threshold, candidates=candidates, document_level=document_level
+        )
         weights = base.rrf_weights(dense_weight)
         dense = base.as_floats(vector)
         condition = _filter(query_filter)
+        if document_level and not self.has_document_vectors(name):
+            raise NotFound(f"Collection {name!r} has no {DOCUMENT_VECTOR!r} vectors.")
         if sparse is None:
-            fetch = self._dense_fetch(name, dense, condition, threshold)
+            using = DOCUMENT_VECTOR if document_level else DENSE_VECTOR
+            fetch = self._dense_fetch(name, dense, condition, threshold, using=using)
         else:
             legs = base.hybrid_candidates(top_k, candidates)
             fetch = self._hybrid_fetch(
@@ -219,12 +237,14 @@ class ServerVectorStore:
         dense: list[float],
         condition: models.Filter | None,
         threshold: float | None,
+        *,
+        using: str,
     ) -> Callable[[int], tuple[list[StoredHit], bool]]:
         def fetch(limit: int) -> tuple[list[StoredHit], bool]:
             response = self._client.query_points(
                 name,
                 query=dense,
-                using=DENSE_VECTOR,
+                using=using,
                 limit=limit,
                 query_filter=condition,
                 score_threshold=base.engine_threshold(threshold),
