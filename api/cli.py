@@ -113,8 +113,21 @@ def worker(
         int, typer.Option(min=1, help="Jobs run at once by this process (threads).")
     ] = 1,
     log_level: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port of this worker's Prometheus metrics; 0: none. Default: "
+            "SEMSEARCH_WORKER_METRICS_PORT (9101).",
+        ),
+    ] = None,
 ) -> None:
-    """Run a Celery ingestion worker (needs SEMSEARCH_BROKER_URL and SEMSEARCH_QDRANT_URL)."""
+    """Run a Celery ingestion worker (needs SEMSEARCH_BROKER_URL and SEMSEARCH_QDRANT_URL).
+
+    It serves its own metrics (embedding batches, finished jobs) at
+    http://SEMSEARCH_WORKER_METRICS_HOST:PORT/metrics: give each worker of a host its own port.
+    """
     settings = load_settings()  # and refused, before the imports below load torch
     openmp_waits_passively()
     if not settings.broker_url:
@@ -125,10 +138,20 @@ def worker(
         raise fail(str(exc)) from exc
 
     from ingest.pipeline import IngestContext
+    from retrieval.metrics import serve_process_metrics
     from retrieval.services import Services
     from workers.celery_app import create_celery_app
     from workers.tasks import register_tasks
 
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        try:
+            serve_process_metrics(settings.worker_metrics_host, port)
+        except OSError as exc:
+            raise fail(
+                f"cannot serve metrics on {settings.worker_metrics_host}:{port} ({exc}); "
+                "give this worker another --metrics-port, or 0 for none"
+            ) from exc
     services = Services.open(settings)
     app = create_celery_app(settings)
     register_tasks(app, context=lambda: IngestContext.of(services))

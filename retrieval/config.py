@@ -123,6 +123,17 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address a Celery worker serves its Prometheus metrics on (0.0.0.0 for a "
+        "scraper in another container).",
+    )
+    worker_metrics_port: int = Field(
+        default=9101,
+        ge=0,
+        le=65535,
+        description="Port of a Celery worker's metrics (GET /metrics); 0: none served.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed to call the API, as JSON, e.g. "

@@ -7,7 +7,14 @@ Gauges that describe shared state (jobs in the catalog, the queue) are read when
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 from prometheus_client.exposition import generate_latest
 
 EMBEDDING_BATCH_SIZE = Histogram(
@@ -51,3 +58,9 @@ def exposition(*, jobs_unfinished: int | None, queue_depth: int | None) -> bytes
             registry=snapshot,
         ).set(queue_depth)
     return generate_latest(REGISTRY) + generate_latest(snapshot)
+
+
+def serve_process_metrics(host: str, port: int) -> None:
+    """Serve this process's metrics on their own port, from a daemon thread: for a process
+    without the API (a Celery worker). OSError when the address is taken."""
+    start_http_server(port, addr=host)

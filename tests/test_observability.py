@@ -9,11 +9,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -248,3 +254,61 @@ def test_metrics_answer_without_the_queue_depth_when_the_broker_is_down(
         samples = scrape(client)
     assert ("semsearch_ingest_queue_depth", frozenset()) not in samples
     assert samples[("semsearch_ingest_jobs_unfinished", frozenset())] == 0
+
+
+SEMSEARCH = [sys.executable, "-c", "import sys; from api.cli import main; main()"]
+"""The `semsearch` command run by this interpreter (its arguments follow)."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_a_celery_worker_serves_its_own_metrics(tmp_path: Path) -> None:
+    """`semsearch worker` as a real process: its embedding and job metrics are its own, so it
+    serves them itself. The Qdrant URL is unreachable on purpose: the worker starts without
+    touching it, and the scrape needs nothing else."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SEMSEARCH_DATA_DIR": str(tmp_path),
+        "SEMSEARCH_BROKER_URL": f"{REDIS_URL.rsplit('/', 1)[0]}/13",
+        "SEMSEARCH_QDRANT_URL": "http://127.0.0.1:1",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as stderr:
+        worker = subprocess.Popen(
+            [*SEMSEARCH, "worker", "--metrics-port", str(port)],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert worker.poll() is None, log.read_text(errors="replace")[-2000:]
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the worker served no metrics in 120 s"
+                time.sleep(0.2)
+        names = {family.name for family in text_string_to_metric_families(response.text)}
+        assert {"semsearch_embedding_batch_size", "semsearch_ingest_jobs_finished"} <= names
+
+        taken = subprocess.run(
+            [*SEMSEARCH, "worker", "--metrics-port", str(port)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert taken.returncode == 2
+        assert f"cannot serve metrics on 127.0.0.1:{port}" in " ".join(taken.stderr.split())
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
