@@ -319,6 +319,10 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    parts: int = Field(
+        description="Part jobs a large ingest was split into, which workers run at once (its "
+        "progress is their sum); 0: the job runs as one."
+    )
 
     @classmethod
     def from_record(cls, record: JobRecord) -> JobPublic:

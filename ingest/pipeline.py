@@ -144,17 +144,22 @@ TITLE_SHARE_OF_BUDGET = 4
 def submit_documents(
     catalog: Catalog, job_queue: JobQueue, collection: str, documents: Sequence[DocumentInput]
 ) -> JobRecord:
-    """Store the documents' text in the catalog, then queue the job that will index them.
+    """Store the documents' text in the catalog, then queue the job that will index them (or
+    its parts, when there are more documents than a part holds).
 
-    If the queue cannot take the job, the job is marked failed (so nobody waits on it) and
-    Unavailable propagates; the stored text stays, and submitting again is safe.
+    If the queue cannot take a job, it and the parts not sent yet are marked failed (so that
+    nobody waits on them) and Unavailable propagates; the stored text stays, and submitting
+    again is safe.
     """
     job = catalog.stage_documents(collection, documents)
-    try:
-        job_queue.submit(job.id)
-    except Unavailable as exc:
-        catalog.fail_job(job.id, error=str(exc))
-        raise
+    runnable = catalog.runnable_job_ids(job)
+    for sent, job_id in enumerate(runnable):
+        try:
+            job_queue.submit(job_id)
+        except Unavailable as exc:
+            for unsent in runnable[sent:]:
+                catalog.fail_job(unsent, error=str(exc))
+            raise
     return job
 
 
@@ -226,6 +231,9 @@ def run_job(
         return
     if job.status in FINISHED:
         return  # delivered again after it ended: nothing to do, nothing to count
+    if job.parts:
+        logger.warning("job %s is made of %d parts, which run themselves", job_id, job.parts)
+        return
     logger.info("job %s: %s of collection %s runs", job_id, job.kind.value, job.collection)
     outcome = JobStatus.FAILED  # unless the job's own path says otherwise
     try:

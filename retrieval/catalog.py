@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, make_url
@@ -312,6 +313,10 @@ class JobRecord:
     kind: JobKind = JobKind.INGEST
     documents_unchanged: int = 0
     """Documents submitted with the content already indexed: nothing to embed for them."""
+    parts: int = 0
+    """How many part jobs the job was split into (0: it runs itself); its progress is theirs."""
+    parent_id: str | None = None
+    """The job this one is a part of, if any."""
 
 
 def content_hash(doc: DocumentInput) -> str:
@@ -453,6 +458,11 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When a running job last recorded progress: a stale one lost its worker."""
+    parts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Part jobs this job was split into; a job with parts runs nothing itself."""
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
 
 
 class JobDocumentRow(Base):
@@ -541,21 +551,38 @@ def _document_record(collection: str, row: DocumentRow) -> DocumentRecord:
     )
 
 
-def _job_record(collection: str, row: JobRow) -> JobRecord:
+def _job_record(collection: str, row: JobRow, session: Session) -> JobRecord:
+    """The job as clients see it: a job with parts reports the sum of their progress."""
+    documents_done, chunks_done, chunks_total = (
+        row.documents_done,
+        row.chunks_done,
+        row.chunks_total,
+    )
+    if row.parts:
+        totals = session.execute(
+            select(
+                func.coalesce(func.sum(JobRow.documents_done), 0),
+                func.coalesce(func.sum(JobRow.chunks_done), 0),
+                func.coalesce(func.sum(JobRow.chunks_total), 0),
+            ).where(JobRow.parent_id == row.id)
+        ).one()
+        documents_done, chunks_done, chunks_total = (int(total) for total in totals)
     return JobRecord(
         id=row.id,
         collection=collection,
         status=JobStatus(row.status),
         documents_total=row.documents_total,
-        documents_done=row.documents_done,
-        chunks_total=row.chunks_total,
-        chunks_done=row.chunks_done,
+        documents_done=documents_done,
+        chunks_total=chunks_total,
+        chunks_done=chunks_done,
         error=row.error,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
         kind=JobKind(row.kind),
         documents_unchanged=row.documents_unchanged,
+        parts=row.parts,
+        parent_id=row.parent_id,
     )
 
 
@@ -642,13 +669,18 @@ def _alembic_config() -> Config:
 class Catalog:
     """Collections, documents and jobs. Thread-safe; each method is one transaction."""
 
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, job_part_documents: int | None = None) -> None:
+        """`job_part_documents`: an ingest of more documents is split into part jobs of at
+        most this many (None: never), which separate workers can run at once."""
+        if job_part_documents is not None and job_part_documents < 1:
+            raise ValueError(f"job_part_documents must be at least 1, got {job_part_documents}")
         if engine.dialect.name not in _SUPPORTED_DIALECTS:
             raise ConfigurationError(
                 f"the catalog runs on SQLite or PostgreSQL, not {engine.dialect.name}; "
                 "set SEMSEARCH_DATABASE_URL to a postgresql+psycopg:// URL or unset it"
             )
         self._engine = engine
+        self._job_part_documents = job_part_documents
         self._read = sessionmaker(engine)
         self._write = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}))
         self._counts_generations: dict[str, int] = {}
@@ -658,8 +690,8 @@ class Catalog:
         self._memo_lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> Catalog:
-        return cls(engine=create_catalog_engine(url))
+    def from_url(cls, url: str, *, job_part_documents: int | None = None) -> Catalog:
+        return cls(engine=create_catalog_engine(url), job_part_documents=job_part_documents)
 
     @property
     def engine(self) -> Engine:
@@ -814,7 +846,7 @@ class Catalog:
                 "settings": settings.to_json(),
             }
             session.flush()
-            return reindex, _job_record(row.name, job)
+            return reindex, _job_record(row.name, job, session)
 
     def document_hashes(self, name: str) -> dict[str, str]:
         """Every document of the collection: id -> content hash."""
@@ -899,7 +931,9 @@ class Catalog:
         """Upsert the documents and queue one job that ingests them, in one transaction.
 
         A document whose new content hash equals its indexed hash stays 'indexed' (its chunks
-        are already in the vector store); every other one becomes 'pending'.
+        are already in the vector store); every other one becomes 'pending'. More documents
+        than `job_part_documents` make a job of parts, each a queued job of its own
+        (`runnable_job_ids` lists what to queue).
         """
         seen: set[str] = set()
         for doc in documents:
@@ -936,11 +970,9 @@ class Catalog:
                 )
             rows = _locked_documents(session, coll, [doc.id for doc in ordered])
 
-            unchanged = 0
             for doc in ordered:
                 new_hash = hashes[doc.id]
                 row = rows[doc.id]
-                unchanged += row.indexed_hash == new_hash
                 row.text = doc.text
                 row.title = doc.title
                 row.source = doc.source
@@ -953,24 +985,28 @@ class Catalog:
                     else DocumentStatus.PENDING
                 ).value
 
-            job = JobRow(
-                id=str(uuid.uuid4()),
-                collection_id=coll.id,
-                status=JobStatus.QUEUED.value,
-                documents_total=len(documents),
-                documents_done=0,
-                documents_unchanged=unchanged,
-                chunks_total=0,
-                chunks_done=0,
-            )
+            unchanged_ids = {
+                doc.id for doc in ordered if rows[doc.id].indexed_hash == hashes[doc.id]
+            }
+            job = _new_ingest_job(coll.id, documents, unchanged_ids)
             session.add(job)
             session.flush()  # the mappers have no relationships, so order the inserts here
-            session.add_all(
-                JobDocumentRow(job_id=job.id, position=position, document_id=doc.id)
-                for position, doc in enumerate(documents)
-            )
+            part_size = self._job_part_documents
+            if part_size is None or len(documents) <= part_size:
+                _add_job_documents(session, job.id, documents)
+            else:
+                for index, start in enumerate(range(0, len(documents), part_size)):
+                    share = documents[start : start + part_size]
+                    part = _new_ingest_job(coll.id, share, unchanged_ids, parent_id=job.id)
+                    # A microsecond apart, after their job: parts list in the order they
+                    # hold the documents (created_at orders jobs).
+                    part.created_at = job.created_at + timedelta(microseconds=index + 1)
+                    session.add(part)
+                    session.flush()
+                    _add_job_documents(session, part.id, share)
+                    job.parts += 1
             session.flush()
-            return _job_record(coll.name, job)
+            return _job_record(coll.name, job, session)
 
     def get_document(self, collection: str, document_id: str) -> DocumentRecord:
         with self._session(write=False) as session:
@@ -1169,7 +1205,7 @@ class Catalog:
                 for position, row in enumerate(requeued)
             )
             session.flush()
-            return _job_record(coll.name, job)
+            return _job_record(coll.name, job, session)
 
     def undo_requeue(self, collection: str, expected: Mapping[str, IndexState]) -> None:
         """Give documents that `requeue_documents` cleared their indexed hash back (their job
@@ -1225,21 +1261,22 @@ class Catalog:
     def get_job(self, job_id: str) -> JobRecord:
         with self._session(write=False) as session:
             job, collection = _require_job(session, job_id)
-            return _job_record(collection, job)
+            return _job_record(collection, job, session)
 
     def list_jobs(self, collection: str, *, limit: int) -> list[JobRecord]:
-        """The collection's most recent jobs (ingest and re-index), newest first."""
+        """The collection's most recent jobs (ingest and re-index), newest first; parts are
+        reported within the job they make up."""
         if limit < 1:
             raise InvalidInput(f"limit must be >= 1, got {limit}")
         with self._session(write=False) as session:
             coll = _require_collection(session, collection)
             rows = session.scalars(
                 select(JobRow)
-                .where(JobRow.collection_id == coll.id)
+                .where(JobRow.collection_id == coll.id, JobRow.parent_id.is_(None))
                 .order_by(JobRow.created_at.desc(), JobRow.id.desc())
                 .limit(limit)
             )
-            return [_job_record(coll.name, row) for row in rows]
+            return [_job_record(coll.name, row, session) for row in rows]
 
     def job_document_ids(self, job_id: str) -> list[str]:
         """The ids of the documents the job ingests, in the order they were staged."""
@@ -1253,16 +1290,24 @@ class Catalog:
             return list(ids)
 
     def start_job(self, job_id: str, *, chunks_total: int) -> None:
-        """Mark the job running. A restarted job (recovery) starts its progress from zero."""
+        """Mark the job running (and the job it is a part of, at its first part). A restarted
+        job (recovery) starts its progress from zero."""
         with self._session(write=True) as session:
             job, _ = _require_job(session, job_id, lock=True)
+            now = utc_now()
             job.status = JobStatus.RUNNING.value
             job.chunks_total = chunks_total
             job.documents_done = 0
             job.chunks_done = 0
             job.error = None
-            job.started_at = job.heartbeat_at = utc_now()
+            job.started_at = job.heartbeat_at = now
             job.finished_at = None
+            if job.parent_id is not None:
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job.parent_id, JobRow.status == JobStatus.QUEUED.value)
+                    .values(status=JobStatus.RUNNING.value, started_at=now)
+                )
 
     def record_job_progress(
         self,
@@ -1282,24 +1327,44 @@ class Catalog:
                 job.chunks_total = chunks_total
 
     def finish_job(self, job_id: str) -> None:
+        """Mark the job succeeded; the last part of a job ends that job too."""
         with self._session(write=True) as session:
             job, _ = _require_job(session, job_id, lock=True)
             job.status = JobStatus.SUCCEEDED.value
             job.finished_at = utc_now()
+            _settle_parent(session, job)
 
     def fail_job(self, job_id: str, *, error: str) -> None:
+        """Mark the job failed; the last part of a job ends that job too."""
         with self._session(write=True) as session:
             job, _ = _require_job(session, job_id, lock=True)
             job.status = JobStatus.FAILED.value
             job.error = _truncate(error)
             job.finished_at = utc_now()
+            _settle_parent(session, job)
+
+    def runnable_job_ids(self, job: JobRecord) -> list[str]:
+        """What to queue for a job just staged: its parts in order, or the job itself."""
+        if not job.parts:
+            return [job.id]
+        with self._session(write=False) as session:
+            ids = session.scalars(
+                select(JobRow.id)
+                .where(JobRow.parent_id == job.id)
+                .order_by(JobRow.created_at, JobRow.id)
+            )
+            return list(ids)
 
     def queued_job_ids(self, *, before: datetime) -> list[str]:
         """Jobs still queued that were created before `before`, oldest first."""
         with self._session(write=False) as session:
             ids = session.scalars(
                 select(JobRow.id)
-                .where(JobRow.status == JobStatus.QUEUED.value, JobRow.created_at < before)
+                .where(
+                    JobRow.status == JobStatus.QUEUED.value,
+                    JobRow.created_at < before,
+                    JobRow.parts == 0,  # a job of parts runs nothing itself
+                )
                 .order_by(JobRow.created_at, JobRow.id)
             )
             return list(ids)
@@ -1312,6 +1377,7 @@ class Catalog:
                 select(JobRow)
                 .where(
                     JobRow.status == JobStatus.RUNNING.value,
+                    JobRow.parts == 0,  # a job of parts runs nothing itself: it has no beat
                     # Jobs started before heartbeats were recorded have only a start.
                     func.coalesce(JobRow.heartbeat_at, JobRow.started_at) < before,
                 )
@@ -1324,21 +1390,25 @@ class Catalog:
             return [job.id for job in jobs]
 
     def unfinished_job_count(self) -> int:
-        """Jobs queued or running (one COUNT, for a metrics scrape)."""
+        """Jobs queued or running that run themselves (parts, not the jobs they make up):
+        one COUNT, for a metrics scrape."""
         with self._session(write=False) as session:
             return (
                 session.scalar(
-                    select(func.count()).select_from(JobRow).where(JobRow.status.in_(_UNFINISHED))
+                    select(func.count())
+                    .select_from(JobRow)
+                    .where(JobRow.status.in_(_UNFINISHED), JobRow.parts == 0)
                 )
                 or 0
             )
 
     def unfinished_job_ids(self) -> list[str]:
-        """Queued or running jobs, oldest first: what to resume after a restart."""
+        """Queued or running jobs that run themselves, oldest first: what to resume after a
+        restart (a job of parts ends with its parts)."""
         with self._session(write=False) as session:
             ids = session.scalars(
                 select(JobRow.id)
-                .where(JobRow.status.in_(_UNFINISHED))
+                .where(JobRow.status.in_(_UNFINISHED), JobRow.parts == 0)
                 .order_by(JobRow.created_at, JobRow.id)
             )
             return list(ids)
@@ -1446,6 +1516,63 @@ def _index_state(row: DocumentRow | None) -> IndexState | None:
     if row is None:
         return None
     return IndexState(DocumentStatus(row.status), row.indexed_hash, row.chunk_count)
+
+
+def _new_ingest_job(
+    collection_id: int,
+    documents: Sequence[DocumentInput],
+    unchanged_ids: set[str],
+    *,
+    parent_id: str | None = None,
+) -> JobRow:
+    return JobRow(
+        id=str(uuid.uuid4()),
+        collection_id=collection_id,
+        status=JobStatus.QUEUED.value,
+        created_at=utc_now(),
+        documents_total=len(documents),
+        documents_done=0,
+        documents_unchanged=sum(doc.id in unchanged_ids for doc in documents),
+        chunks_total=0,
+        chunks_done=0,
+        parts=0,
+        parent_id=parent_id,
+    )
+
+
+def _add_job_documents(session: Session, job_id: str, documents: Sequence[DocumentInput]) -> None:
+    session.add_all(
+        JobDocumentRow(job_id=job_id, position=position, document_id=doc.id)
+        for position, doc in enumerate(documents)
+    )
+
+
+def _settle_parent(session: Session, part: JobRow) -> None:
+    """End the job `part` belongs to once none of its parts is unfinished: failed with its
+    failed parts' errors if any failed, succeeded otherwise. The caller holds `part`'s lock;
+    the parent's is taken after it (every path locks a part before its parent)."""
+    if part.parent_id is None:
+        return
+    parent = session.scalars(
+        select(JobRow).where(JobRow.id == part.parent_id).with_for_update()
+    ).one_or_none()
+    if parent is None or parent.status not in _UNFINISHED:
+        return
+    siblings = session.execute(
+        select(JobRow.status, JobRow.error)
+        .where(JobRow.parent_id == parent.id)
+        .order_by(JobRow.created_at, JobRow.id)
+    ).all()
+    if any(status in _UNFINISHED for status, _ in siblings):
+        return
+    errors = [error or "failed" for status, error in siblings if status == JobStatus.FAILED.value]
+    parent.status = (JobStatus.FAILED if errors else JobStatus.SUCCEEDED).value
+    parent.error = (
+        _truncate(f"{len(errors)} of {len(siblings)} parts failed: " + "; ".join(errors))
+        if errors
+        else None
+    )
+    parent.finished_at = utc_now()
 
 
 def _require_job(session: Session, job_id: str, *, lock: bool = False) -> tuple[JobRow, str]:

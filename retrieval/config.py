@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         "is faster under load, and a torch model's memory grows with its batch. 1 encodes "
         "each query alone.",
     )
+    job_part_documents: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="An ingest of more documents is split into part jobs of at most this many, "
+        "which separate Celery workers run at once; the client sees one job.",
+    )
     query_cache_size: int = Field(
         default=4096,
         ge=0,

@@ -44,7 +44,9 @@ class Services:
             data_lock = DataDirLock(settings.data_dir)
             data_lock.acquire()
         try:
-            catalog = Catalog.from_url(settings.catalog_url)
+            catalog = Catalog.from_url(
+                settings.catalog_url, job_part_documents=settings.job_part_documents
+            )
         except BaseException:
             if data_lock is not None:
                 data_lock.release()

@@ -52,13 +52,20 @@ def celery_api(celery_settings: Settings, models: ModelRegistry) -> Iterator[Tes
 
 
 @contextmanager
-def celery_worker_for(app: FastAPI, settings: Settings) -> Iterator[None]:
+def celery_worker_for(app: FastAPI, settings: Settings, *, concurrency: int = 1) -> Iterator[None]:
     """A real Celery worker in this process, running jobs with the started `app`'s services
-    (they share its embedded store, which admits one process)."""
+    (they share its embedded store, which admits one process); with `concurrency` above 1,
+    in as many threads, as `semsearch worker --concurrency` runs them."""
     services: Services = app.state.services
     worker_app = create_celery_app(settings)
     register_tasks(worker_app, context=lambda: IngestContext.of(services))
-    with start_worker(worker_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with start_worker(
+        worker_app,
+        pool="solo" if concurrency == 1 else "threads",
+        concurrency=concurrency,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+    ):
         yield
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import psycopg
@@ -27,6 +27,7 @@ from retrieval.catalog import (
     JobKind,
     JobStatus,
     content_hash,
+    utc_now,
 )
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 
@@ -558,3 +559,66 @@ def test_language_counts_are_reread_only_after_their_collections_documents_chang
     catalog.delete_document("kb", "a")
     assert catalog.language_counts("kb") == (0, 0)
     assert catalog.language_counts("other") == (9, 0)
+
+
+def test_a_large_ingest_is_split_into_parts_that_end_it_together(catalog_url: str) -> None:
+    catalog = Catalog.from_url(catalog_url, job_part_documents=10)
+    catalog.upgrade_schema()
+    try:
+        catalog.create_collection(spec("kb"))
+        earlier = catalog.stage_documents("kb", [doc("d00", "indexed before")])
+        catalog.mark_document_indexed(
+            "kb", "d00", indexed_hash=content_hash(doc("d00", "indexed before")), chunk_count=1
+        )
+        catalog.finish_job(earlier.id)
+        documents = [doc("d00", "indexed before")] + [doc(f"d{n:02}") for n in range(1, 25)]
+
+        job = catalog.stage_documents("kb", documents)
+        parts = catalog.runnable_job_ids(job)
+
+        assert job.parts == 3
+        assert [catalog.job_document_ids(part) for part in parts] == [
+            [f"d{n:02}" for n in range(start, min(start + 10, 25))] for start in (0, 10, 20)
+        ]
+        assert [catalog.get_job(part).documents_unchanged for part in parts] == [1, 0, 0]
+        assert catalog.job_document_ids(job.id) == []  # the job runs nothing itself
+        assert catalog.unfinished_job_ids() == parts
+        assert catalog.queued_job_ids(before=utc_now() + timedelta(seconds=1)) == parts
+        assert [listed.id for listed in catalog.list_jobs("kb", limit=10)] == [job.id, earlier.id]
+
+        catalog.start_job(parts[0], chunks_total=9)
+        catalog.record_job_progress(parts[0], documents_done=4, chunks_done=5)
+        catalog.start_job(parts[1], chunks_total=10)
+        running = catalog.get_job(job.id)
+        assert running.status is JobStatus.RUNNING
+        assert (running.documents_done, running.chunks_done, running.chunks_total) == (4, 5, 19)
+        assert catalog.claim_stalled_job_ids(before=utc_now() + timedelta(seconds=1)) == sorted(
+            parts[:2]
+        )
+
+        catalog.finish_job(parts[0])
+        catalog.fail_job(parts[1], error="1 of 10 documents failed; d13: too long")
+        assert catalog.get_job(job.id).status is JobStatus.RUNNING  # a part is still queued
+        catalog.finish_job(parts[2])
+
+        ended = catalog.get_job(job.id)
+        assert ended.status is JobStatus.FAILED
+        assert ended.error == "1 of 3 parts failed: 1 of 10 documents failed; d13: too long"
+        assert ended.finished_at is not None
+        assert catalog.unfinished_job_ids() == []
+    finally:
+        catalog.close()
+
+
+def test_a_job_of_parts_succeeds_when_every_part_does(catalog: Catalog) -> None:
+    parted = Catalog(engine=catalog.engine, job_part_documents=2)
+    catalog.create_collection(spec("kb"))
+    job = parted.stage_documents("kb", [doc(f"d{n}") for n in range(5)])
+    for part in parted.runnable_job_ids(job):
+        parted.start_job(part, chunks_total=1)
+        parted.finish_job(part)
+
+    ended = parted.get_job(job.id)
+    assert (ended.status, ended.error, ended.parts) == (JobStatus.SUCCEEDED, None, 3)
+    small = parted.stage_documents("kb", [doc("one")])
+    assert (small.parts, parted.runnable_job_ids(small)) == (0, [small.id])

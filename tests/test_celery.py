@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from celery.signals import task_prerun
 from fastapi.testclient import TestClient
 from redis import Redis
 
@@ -208,3 +210,45 @@ def test_a_sweep_that_resends_a_stalled_job_still_resends_a_lost_queued_one(
             client.delete(celery_settings.celery_queue)
         queue.close()
         services.close()
+
+
+def test_a_large_job_is_shared_by_workers(celery_settings: Settings, models: ModelRegistry) -> None:
+    """Parts of one job go to whichever worker is free: a worker of two threads (`semsearch
+    worker --concurrency 2`) runs two at once. Two worker processes would need a Qdrant
+    server to share, which this machine lacks; two Celery workers in one process share the
+    Redis transport's poller and disturb each other, so the threads stand in for them."""
+    settings = celery_settings.model_copy(update={"job_part_documents": 6})
+    ran_on: dict[str, int] = {}
+
+    def record(args: Any = None, **_: Any) -> None:
+        ran_on[args[0]] = threading.get_ident()
+
+    documents = [
+        {
+            "id": f"manual-{n}",
+            "text": f"Page {n}. " + " ".join(f"Bolt {k} of frame {n}." for k in range(40)),
+        }
+        for n in range(24)
+    ]
+    app = create_app(settings, models=models)
+    task_prerun.connect(record, weak=False)
+    try:
+        with (
+            TestClient(app) as client,
+            celery_worker_for(app, settings, concurrency=2),
+        ):
+            create_collection(client, threshold=0.3)
+            response = client.post("/collections/kb/documents", json={"documents": documents})
+            assert response.status_code == 202, response.text
+            assert response.json()["parts"] == 4
+            job = wait_for_job(client, response.json()["id"])
+            count = client.get("/collections/kb").json()["document_count"]
+    finally:
+        task_prerun.disconnect(record)
+
+    assert job["status"] == "succeeded", job
+    assert job["documents_done"] == len(documents)
+    assert job["chunks_done"] == job["chunks_total"] > len(documents)
+    assert count == len(documents)
+    assert len(ran_on) == 4  # each part ran once
+    assert len(set(ran_on.values())) == 2
