@@ -987,8 +987,39 @@ def test_unreachable_server_is_unavailable_quickly() -> None:
 
 
 def test_factory_picks_the_engine_from_settings(tmp_path: Path) -> None:
-    embedded = open_vector_store(Settings(data_dir=tmp_path))
+    embedded = open_vector_store(Settings(data_dir=tmp_path, hnsw_ef=4))
     assert isinstance(embedded, EdgeVectorStore)
     embedded.create_collection("c", dimension=DIM)
     assert (tmp_path / "shards" / "c").is_dir()
     embedded.close()
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_a_search_beam_leaves_exact_answers_alone(kind: str, tmp_path: Path) -> None:
+    """`hnsw_ef` reaches the engine in dense and hybrid searches; a collection this small is
+    not HNSW-indexed, so its answers are those of a store without it. (Recall at 10^5 points
+    with an index: benchmarks/hnsw.py.)"""
+    points = [
+        with_sparse(chunk("c", f"d{i}", 0, unit(1, 0.1 * i)), lexical(t10=20.0 - i))
+        for i in range(20)
+    ]
+    answers = []
+    for folder, hnsw_ef in ((tmp_path / "default", None), (tmp_path / "beam", 4)):
+        store = (
+            EdgeVectorStore(root=folder, optimize_after_points=10_000, hnsw_ef=hnsw_ef)
+            if kind == "edge"
+            else ServerVectorStore(client=QdrantClient(path=str(folder)), hnsw_ef=hnsw_ef)
+        )
+        try:
+            store.create_collection("c", dimension=DIM)
+            store.upsert("c", points)
+            answers.append(
+                (
+                    store.search("c", unit(1), top_k=5),
+                    store.search("c", unit(1), sparse=QUERY_TERMS, top_k=5),
+                )
+            )
+        finally:
+            store.close()
+    assert answers[0] == answers[1]
+    assert documents(answers[0][0]) == ["d0", "d1", "d2", "d3", "d4"]

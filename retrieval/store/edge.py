@@ -123,10 +123,15 @@ class _Collection:
 class EdgeVectorStore:
     """VectorStore on Qdrant Edge shards under `root`, optimised in a child process."""
 
-    def __init__(self, *, root: Path, optimize_after_points: int) -> None:
+    def __init__(
+        self, *, root: Path, optimize_after_points: int, hnsw_ef: int | None = None
+    ) -> None:
+        """`hnsw_ef`: candidates of a dense search in an HNSW-indexed segment (None: the
+        engine's default); segments not indexed yet are scanned exactly either way."""
         if optimize_after_points < 1:
             raise ValueError("optimize_after_points must be at least 1")
         self._root = root
+        self._dense_params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef is not None else None
         self._work_dir = root / WORK_DIR_NAME
         self._optimize_after_points = optimize_after_points
         self._lock = threading.Lock()
@@ -289,7 +294,9 @@ class EdgeVectorStore:
                 raise NotFound(f"Collection {name!r} has no {DOCUMENT_VECTOR!r} vectors.")
             try:
                 if sparse is None:
-                    fetch = _dense_fetch(shard, dense, condition, threshold, using=using)
+                    fetch = _dense_fetch(
+                        shard, dense, condition, threshold, using=using, params=self._dense_params
+                    )
                 else:
                     legs = base.hybrid_candidates(top_k, candidates)
                     fetch = _hybrid_fetch(
@@ -300,6 +307,7 @@ class EdgeVectorStore:
                         legs,
                         grouping=group_by_document,
                         weights=weights,
+                        dense_params=self._dense_params,
                     )
                 return base.collect_hits(
                     fetch,
@@ -567,11 +575,13 @@ def _dense_fetch(
     threshold: float | None,
     *,
     using: str,
+    params: qe.SearchParams | None,
 ) -> Callable[[int], tuple[list[StoredHit], bool]]:
     def fetch(limit: int) -> tuple[list[StoredHit], bool]:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(dense, using=using),
+            params=params,
             with_payload=True,
             filter=condition,
             score_threshold=base.engine_threshold(threshold),
@@ -591,6 +601,7 @@ def _hybrid_fetch(
     *,
     grouping: bool,
     weights: list[float] | None,
+    dense_params: qe.SearchParams | None,
 ) -> Callable[[int], tuple[list[StoredHit], bool]]:
     dense_query = qe.Query.Nearest(dense, using=DENSE_VECTOR)
     lexical_query = qe.Query.Nearest(_sparse(sparse), using=LEXICAL_VECTOR)
@@ -601,7 +612,9 @@ def _hybrid_fetch(
         fused_request = qe.QueryRequest(
             limit=limit,
             prefetches=[
-                qe.Prefetch(limit=leg_limit, query=dense_query, filter=condition),
+                qe.Prefetch(
+                    limit=leg_limit, query=dense_query, filter=condition, params=dense_params
+                ),
                 qe.Prefetch(
                     limit=leg_limit, query=lexical_query, filter=condition, params=_live_idf()
                 ),

@@ -52,10 +52,17 @@ from retrieval.store.base import (
 class ServerVectorStore:
     """VectorStore on a Qdrant server (or qdrant-client's local mode in tests)."""
 
-    def __init__(self, *, client: QdrantClient) -> None:
+    def __init__(self, *, client: QdrantClient, hnsw_ef: int | None = None) -> None:
+        """`hnsw_ef`: candidates of a dense search in an HNSW-indexed segment (None: the
+        server's default); local mode searches exactly and ignores it."""
         self._client = client
         options = client.init_options
         self._is_local = options.get("path") is not None or options.get("location") == ":memory:"
+        self._dense_params = (
+            models.SearchParams(hnsw_ef=hnsw_ef)
+            if hnsw_ef is not None and not self._is_local  # local mode warns that it ignores it
+            else None
+        )
         self._where = _describe_location(options)
         self._document_vectors: dict[str, bool] = {}
         """Collection name -> whether it has DOCUMENT_VECTOR (read once per collection)."""
@@ -247,6 +254,7 @@ class ServerVectorStore:
                 using=using,
                 limit=limit,
                 query_filter=condition,
+                search_params=self._dense_params,
                 score_threshold=base.engine_threshold(threshold),
                 with_payload=True,
             )
@@ -278,7 +286,11 @@ class ServerVectorStore:
             fused_request = models.QueryRequest(
                 prefetch=[
                     models.Prefetch(
-                        query=dense, using=DENSE_VECTOR, limit=leg_limit, filter=condition
+                        query=dense,
+                        using=DENSE_VECTOR,
+                        limit=leg_limit,
+                        filter=condition,
+                        params=self._dense_params,
                     ),
                     models.Prefetch(
                         query=lexical_query, using=LEXICAL_VECTOR, limit=leg_limit, filter=condition

@@ -1,0 +1,220 @@
+"""HNSW at 10^5 points: recall@10 against exact search, and what each `hnsw_ef` costs.
+
+1. Vectors: SciFact abstracts (title and text, as the pipeline heads chunks with their title)
+   embedded as passages by all-MiniLM-L6-v2, and SciFact queries embedded as queries. The
+   embeddings are cached in ``--cache`` (a .npz) so that later runs skip the encode.
+2. Points: the real passages, then perturbed copies of them up to ``--points`` (10^5 by
+   default): each copy is a real passage vector plus Gaussian noise (``--noise``, relative to
+   a unit vector's per-dimension scale), normalised again; the copies' cosine to their source
+   is printed. SciFact has about 12,500 chunks; 10^5 real passages of one domain are not in
+   ../shared/data, so the copies stand in for them, and say so.
+3. Index: the points go through the service's own `EdgeVectorStore` (its collection layout:
+   dense, document and lexical vectors) and its background optimisation, which builds the
+   HNSW graph (Qdrant's defaults: m 16, ef_construct 100); the benchmark waits for it.
+4. Search: every query against the shard, exact (the baseline: a full scan) and through HNSW
+   at each ``--ef``; recall@10 is the share of the exact top 10 that HNSW returns, and p50 /
+   p95 latency is measured in the same run. "engine default" gives no `hnsw_ef`; the row
+   marked "service" is the service's setting (SEMSEARCH_HNSW_EF).
+
+    python benchmarks/hnsw.py                          # 10^5 points
+    python benchmarks/hnsw.py --points 1000000         # 10^6 (about 1.6 GB of vectors)
+
+The data is read from ../shared/data/scifact (next to the repository); without it the
+benchmark says so and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+from numpy.typing import NDArray
+from rich.console import Console
+from rich.table import Table
+
+from retrieval.config import Settings
+from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
+from retrieval.store.base import DENSE_VECTOR, ChunkPayload, ChunkPoint, point_id
+from retrieval.store.edge import EdgeVectorStore
+
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+COLLECTION = "hnsw"
+UPSERT_POINTS = 2_000
+TOP_K = 10
+
+
+def embeddings(cache: Path, console: Console) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """SciFact's passage and query embeddings, from the cache or encoded now (and cached)."""
+    if cache.is_file():
+        stored = np.load(cache)
+        return stored["passages"], stored["queries"]
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as lines:
+        queries = [json.loads(line)["text"] for line in lines if line.strip()]
+    model = ModelRegistry(BUNDLED_MODELS, default=MINILM.name).get(MINILM.name)
+    console.print(f"encoding {len(rows)} abstracts and {len(queries)} queries (cached after)")
+    passages = model.encode_passages([f"{row['title']}\n{row['text']}" for row in rows])
+    query_vectors = model.encode_queries(queries)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, passages=passages, queries=query_vectors)
+    return passages, query_vectors
+
+
+def points_from(
+    passages: NDArray[np.float32], count: int, noise: float, seed: int
+) -> NDArray[np.float32]:
+    """The real passages, then perturbed copies of them (cycled) up to `count` rows."""
+    rng = np.random.default_rng(seed)
+    copies = max(0, count - len(passages))
+    sources = passages[np.arange(copies) % len(passages)]
+    scale = noise / np.sqrt(passages.shape[1])
+    perturbed = sources + rng.normal(0.0, scale, sources.shape).astype(np.float32)
+    perturbed /= np.linalg.norm(perturbed, axis=1, keepdims=True)
+    return np.concatenate([passages, perturbed])[:count].astype(np.float32)
+
+
+def build_shard(root: Path, vectors: NDArray[np.float32], console: Console) -> float:
+    """Write the points through the service's store and wait for its HNSW build; seconds."""
+    store = EdgeVectorStore(root=root, optimize_after_points=len(vectors))
+    try:
+        store.create_collection(COLLECTION, dimension=vectors.shape[1])
+        started = time.perf_counter()
+        for start in range(0, len(vectors), UPSERT_POINTS):
+            rows = vectors[start : start + UPSERT_POINTS]
+            store.upsert(
+                COLLECTION,
+                [
+                    ChunkPoint(
+                        id=point_id(COLLECTION, f"doc-{start + offset}", 0),
+                        vector=row,
+                        payload=ChunkPayload(
+                            document_id=f"doc-{start + offset}",
+                            chunk_index=0,
+                            text="",
+                            start=0,
+                            end=0,
+                        ),
+                    )
+                    for offset, row in enumerate(rows)
+                ],
+            )
+        console.print(f"{len(vectors)} points written in {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        store.wait_for_optimizations()
+        built_s = time.perf_counter() - started
+        if store.optimizations_completed != 1:
+            sys.exit("the HNSW build did not complete; see the log above")
+        return built_s
+    finally:
+        store.close()
+
+
+def search_ids(
+    shard: qe.EdgeShard, query: NDArray[np.float32], params: qe.SearchParams | None
+) -> tuple[list[str], float]:
+    started = time.perf_counter()
+    hits = shard.query(
+        qe.QueryRequest(
+            limit=TOP_K,
+            query=qe.Query.Nearest(query.tolist(), using=DENSE_VECTOR),
+            params=params,
+            with_payload=False,
+        )
+    )
+    return [str(hit.id) for hit in hits], time.perf_counter() - started
+
+
+def main(args: argparse.Namespace) -> None:
+    console = Console()
+    if not SCIFACT.is_dir():
+        sys.exit(f"SciFact is not at {SCIFACT} (../shared/data/scifact next to the repository)")
+    passages, queries = embeddings(args.cache, console)
+    vectors = points_from(passages, args.points, args.noise, args.seed)
+    copies = vectors[len(passages) :]
+    if len(copies):
+        sources = passages[np.arange(len(copies)) % len(passages)]
+        similarity = np.einsum("ij,ij->i", copies, sources)
+        console.print(
+            f"{len(copies)} perturbed copies: cosine to their source p50 "
+            f"{np.median(similarity):.3f}, p5 {np.percentile(similarity, 5):.3f}"
+        )
+    with tempfile.TemporaryDirectory(prefix="semsearch-hnsw-") as folder:
+        built_s = build_shard(Path(folder), vectors, console)
+        shard = qe.EdgeShard.load(str(Path(folder) / COLLECTION))
+        try:
+            info = shard.info()
+            exact: list[list[str]] = []
+            exact_s: list[float] = []
+            for query in queries:
+                ids, seconds = search_ids(shard, query, qe.SearchParams(exact=True))
+                exact.append(ids)
+                exact_s.append(seconds)
+            table = Table(
+                title=f"{len(vectors):,} points ({len(passages):,} real SciFact passages), "
+                f"{len(queries)} queries, top {TOP_K}; "
+                f"indexed vectors {info.indexed_vectors_count:,}; HNSW build {built_s:.0f} s; "
+                f"load average {os.getloadavg()[0]:.2f}"
+            )
+            for column in ("search", "recall@10", "p50 ms", "p95 ms", "p50 vs exact"):
+                table.add_column(column, justify="right")
+            exact_p50 = float(np.median(exact_s))
+            table.add_row(
+                "exact (baseline)",
+                "1.0000",
+                f"{exact_p50 * 1000:.2f}",
+                f"{np.percentile(exact_s, 95) * 1000:.2f}",
+                "1.00",
+            )
+            service_ef = Settings().hnsw_ef
+            for ef in [None, *sorted({*args.ef, service_ef})]:
+                found = 0
+                seconds: list[float] = []
+                for query, truth in zip(queries, exact, strict=True):
+                    params = qe.SearchParams(hnsw_ef=ef) if ef is not None else None
+                    ids, elapsed = search_ids(shard, query, params)
+                    found += len(set(ids) & set(truth))
+                    seconds.append(elapsed)
+                p50 = float(np.median(seconds))
+                label = "engine default" if ef is None else str(ef)
+                table.add_row(
+                    f"HNSW ef {label}" + (" (service)" if ef == service_ef else ""),
+                    f"{found / (TOP_K * len(queries)):.4f}",
+                    f"{p50 * 1000:.2f}",
+                    f"{np.percentile(seconds, 95) * 1000:.2f}",
+                    f"{p50 / exact_p50:.2f}",
+                )
+        finally:
+            shard.close()
+    console.print(table)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument(
+        "--ef",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[16, 32, 64, 128, 256, 512],
+        help="comma-separated hnsw_ef values besides the engine's default",
+    )
+    parser.add_argument("--noise", type=float, default=0.5, help="perturbation of the copies")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(".bench-hnsw") / "scifact-minilm.npz",
+        help="where the SciFact embeddings are kept between runs",
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(parse_args())
