@@ -21,6 +21,7 @@
 
     python benchmarks/hnsw.py                          # 10^5 points
     python benchmarks/hnsw.py --points 1000000         # 10^6 (about 1.6 GB of vectors)
+    python benchmarks/hnsw.py --m 32 --ef-construct 200   # a denser graph than the default
 
 The data is read from ../shared/data/scifact (next to the repository); without it the
 benchmark says so and stops.
@@ -45,13 +46,22 @@ from rich.table import Table
 
 from retrieval.config import Settings
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
-from retrieval.store.base import DENSE_VECTOR, ChunkPayload, ChunkPoint, point_id
+from retrieval.store.base import (
+    DENSE_VECTOR,
+    DOCUMENT_VECTOR,
+    LEXICAL_VECTOR,
+    ChunkPayload,
+    ChunkPoint,
+    point_id,
+)
 from retrieval.store.edge import EdgeVectorStore
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 COLLECTION = "hnsw"
 UPSERT_POINTS = 2_000
 TOP_K = 10
+FULL_SCAN_KB = 10_000
+"""Qdrant's default: a segment whose vectors take less than this is scanned, not indexed."""
 
 
 def embeddings(cache: Path, console: Console) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -85,8 +95,27 @@ def points_from(
     return np.concatenate([passages, perturbed])[:count].astype(np.float32)
 
 
-def build_shard(root: Path, vectors: NDArray[np.float32], console: Console) -> float:
-    """Write the points through the service's store and wait for its HNSW build; seconds."""
+def build_shard(
+    root: Path, vectors: NDArray[np.float32], graph: tuple[int, int] | None, console: Console
+) -> float:
+    """Write the points through the service's store and wait for its HNSW build; seconds.
+
+    `graph` (m, ef_construct): the shard is made beforehand with that HNSW configuration and
+    the service's vectors, which the store then opens as it finds it (an experiment: the
+    service makes its collections with the engine's defaults).
+    """
+    if graph is not None:
+        config = qe.EdgeConfig(
+            vectors={
+                name: qe.EdgeVectorParams(size=vectors.shape[1], distance=qe.Distance.Cosine)
+                for name in (DENSE_VECTOR, DOCUMENT_VECTOR)
+            },
+            sparse_vectors={LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            hnsw_config=qe.HnswIndexConfig(
+                m=graph[0], ef_construct=graph[1], full_scan_threshold=FULL_SCAN_KB
+            ),
+        )
+        qe.EdgeShard.create(str(root / COLLECTION), config).close()
     store = EdgeVectorStore(root=root, optimize_after_points=len(vectors))
     try:
         store.create_collection(COLLECTION, dimension=vectors.shape[1])
@@ -159,16 +188,19 @@ def main(args: argparse.Namespace) -> None:
             f"{np.median(similarity):.3f}, p5 {np.percentile(similarity, 5):.3f}"
         )
     with tempfile.TemporaryDirectory(prefix="semsearch-hnsw-") as folder:
-        built_s = build_shard(Path(folder), vectors, console)
+        graph = (args.m, args.ef_construct) if args.m else None
+        built_s = build_shard(Path(folder), vectors, graph, console)
         shard = qe.EdgeShard.load(str(Path(folder) / COLLECTION))
         try:
             info = shard.info()
             exact = [search(shard, query, qe.SearchParams(exact=True)) for query in queries]
+            graph_label = f"m {args.m}, ef_construct {args.ef_construct}" if args.m else "defaults"
             exact_s = [answer.seconds for answer in exact]
             table = Table(
                 title=f"{len(vectors):,} points ({len(passages):,} real SciFact passages), "
                 f"{len(queries)} queries, top {TOP_K}; "
-                f"indexed vectors {info.indexed_vectors_count:,}; HNSW build {built_s:.0f} s; "
+                f"indexed vectors {info.indexed_vectors_count:,}; "
+                f"HNSW {graph_label}, build {built_s:.0f} s; "
                 f"load average {os.getloadavg()[0]:.2f}"
             )
             for column in (
@@ -229,6 +261,12 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated hnsw_ef values besides the engine's default",
     )
     parser.add_argument("--noise", type=float, default=0.5, help="perturbation of the copies")
+    parser.add_argument(
+        "--m", type=int, default=0, help="HNSW edges per node (0: the engine's default, 16)"
+    )
+    parser.add_argument(
+        "--ef-construct", type=int, default=100, help="HNSW build candidates, with --m"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--cache",
