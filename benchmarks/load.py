@@ -10,7 +10,8 @@ another without pause (a closed loop):
 
 - 95% searches (``POST /collections/{name}/search``, a BANKING77 test question or a SciFact
   query picked at random);
-- 5% small ingests: 1-3 short documents with ids never used before, answered 202 with a job.
+- 5% small ingests: 1-3 short documents with ids never used before, answered 202 with a job
+  (``--ingest-share``; 0 sends searches only).
 
 A warm-up at the highest level (``--warmup`` s) comes first, then each level of ``--clients``
 (default 1, 8, 32, 64) runs for ``--duration`` s; clients start no request after that and the
@@ -391,6 +392,7 @@ class LoadPlan:
     timeout_s: float
     run_tag: str
     seed: int
+    ingest_share: float = INGEST_SHARE
 
 
 async def timed(
@@ -435,7 +437,7 @@ async def simulated_client(
         base_url=plan.base_url, headers=plan.headers, timeout=plan.timeout_s
     ) as http:
         while time.perf_counter() < deadline:
-            if rng.random() >= INGEST_SHARE:
+            if rng.random() >= plan.ingest_share:
                 query = rng.choice(plan.texts.queries)
                 outcome, answer = await timed(http, "search", "POST", search_path, {"query": query})
                 outcomes.append(outcome)
@@ -655,9 +657,13 @@ def mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.0f}"
 
 
-def levels_table(levels: Sequence[LevelResult], baseline: LevelResult, caption: str) -> Table:
+def levels_table(
+    levels: Sequence[LevelResult], baseline: LevelResult, caption: str, ingest_share: float
+) -> Table:
+    share = round(ingest_share * 100)
     table = Table(
-        title="semsearch under load: 95% searches, 5% ingests of 1-3 short documents",
+        title=f"semsearch under load: {100 - share}% searches, {share}% ingests of 1-3 short "
+        "documents",
         caption=caption,
     )
     table.add_column("clients", justify="right")
@@ -793,6 +799,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--data", choices=sorted(LOADERS), default="banking77")
     parser.add_argument(
+        "--ingest-share",
+        type=float,
+        default=INGEST_SHARE,
+        metavar="P",
+        help="share of requests that ingest (default 0.05); 0: searches only, which tells "
+        "memory that grows with stored documents from memory that grows with requests",
+    )
+    parser.add_argument(
         "--seed-docs",
         type=int,
         default=None,
@@ -886,6 +900,7 @@ def run(
         timeout_s=args.timeout,
         run_tag=run_tag,
         seed=args.seed,
+        ingest_share=args.ingest_share,
     )
     rss: dict[str, int | None] = {}
     if sampler is not None:
@@ -941,7 +956,7 @@ def run(
         f"{'child server, ' if server is not None else base_url + ', '}"
         f"wall time {wall_s / 60:.1f} min"
     )
-    console.print(levels_table(levels, baseline, caption))
+    console.print(levels_table(levels, baseline, caption, args.ingest_share))
     console.print(summary_table(verdict, rss, sampler.method if sampler is not None else None))
     errors = sum(level.errors for level in levels) + warm.errors
     failed = errors > 0 or verdict.lost > 0 or not verdict.count_matches
