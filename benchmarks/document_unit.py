@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from load import parse_positive_ints
 from rich.console import Console
 from rich.table import Table
 
@@ -124,7 +125,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=0, help="0: every judged query")
     parser.add_argument(
         "--chunk-tokens",
-        type=lambda text: [int(part) for part in text.split(",")],
+        type=parse_positive_ints,
         default=[200, 64],
         help="comma-separated chunk budgets (default 200,64)",
     )

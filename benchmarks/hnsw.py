@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import qdrant_edge as qe
+from load import parse_positive_ints
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
@@ -256,7 +257,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument(
         "--ef",
-        type=lambda text: [int(part) for part in text.split(",")],
+        type=parse_positive_ints,
         default=[16, 32, 64, 128, 256, 512],
         help="comma-separated hnsw_ef values besides the engine's default",
     )

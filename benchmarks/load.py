@@ -749,21 +749,22 @@ def lost_examples(verdict: Verdict) -> str:
     return "; ".join(examples[:3])
 
 
-def parse_levels(text: str) -> list[int]:
+def parse_positive_ints(text: str) -> list[int]:
+    """A comma-separated list of positive integers, as an argparse `type`."""
     try:
-        levels = [int(part) for part in text.split(",") if part.strip()]
+        numbers = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from exc
-    if not levels or any(level < 1 for level in levels):
-        raise argparse.ArgumentTypeError("levels are positive integers, e.g. 1,8,32,64")
-    return levels
+    if not numbers or any(number < 1 for number in numbers):
+        raise argparse.ArgumentTypeError("a list of positive integers, e.g. 1,8,32,64")
+    return numbers
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--clients",
-        type=parse_levels,
+        type=parse_positive_ints,
         default=[1, 8, 32, 64],
         metavar="N,N,...",
         help="concurrent clients of each level (default 1,8,32,64)",

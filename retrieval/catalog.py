@@ -995,8 +995,12 @@ class Catalog:
             if part_size is None or len(documents) <= part_size:
                 _add_job_documents(session, job.id, documents)
             else:
-                for index, start in enumerate(range(0, len(documents), part_size)):
-                    share = documents[start : start + part_size]
+                shares = [
+                    documents[start : start + part_size]
+                    for start in range(0, len(documents), part_size)
+                ]
+                job.parts = len(shares)
+                for index, share in enumerate(shares):
                     part = _new_ingest_job(coll.id, share, unchanged_ids, parent_id=job.id)
                     # A microsecond apart, after their job: parts list in the order they
                     # hold the documents (created_at orders jobs).
@@ -1004,7 +1008,6 @@ class Catalog:
                     session.add(part)
                     session.flush()
                     _add_job_documents(session, part.id, share)
-                    job.parts += 1
             session.flush()
             return _job_record(coll.name, job, session)
 
