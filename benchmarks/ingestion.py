@@ -9,9 +9,9 @@ in-process ingestion thread), with the real bundled model (all-MiniLM-L6-v2 by d
 2. raw encode: the same chunks, as the pipeline embedded them (title heading each chunk,
    term map applied), split beforehand, through the model's engine alone (no turns, no
    slices) in batches of 1, 4, 16 and 64 (the pipeline hands the model slices of about
-   1,500 characters, one or two SciFact chunks, so that a query waits for one such slice at
-   most); chunks/s. The pipeline's share of the best of them is the figure to watch (target
-   85%);
+   1,500 characters, one or two SciFact chunks, and torch answers waiting queries between
+   the layers of a slice); chunks/s. The pipeline's share of the best of them is the figure
+   to watch (target 85%);
 3. search latency: SciFact queries against the indexed collection one after another, first
    with nothing else running (idle), then while a second collection takes the same documents
    (during ingest); p50 and p95 of each, and during / idle (target p95 ratio at most 3).

@@ -9,12 +9,15 @@ from collections.abc import Callable, Sequence
 import httpx
 import numpy as np
 import pytest
+import torch
 from numpy.typing import NDArray
 from prometheus_client import REGISTRY
 
 from retrieval.models.base import EmbeddingModel, TextRole
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
+from retrieval.models.sentence_transformers import SentenceTransformerEngine, bundled_minilm_path
 from retrieval.models.shared_queries import SharedQueryEncodes
+from retrieval.models.tokenizer import HuggingFaceTokenizer
 from retrieval.models.turns import QueryFirstTurns
 from tests.conftest import wait_for_job
 
@@ -35,7 +38,7 @@ def _combine_behind_a_busy_model(
 ) -> dict[str, NDArray[np.float32] | BaseException]:
     """Each text asked on its own thread while the model is busy; their answers by text."""
     turns = QueryFirstTurns()
-    shared = SharedQueryEncodes(turns, max_texts=max_texts)
+    shared = SharedQueryEncodes(turns, encode, max_texts=max_texts)
     answers: dict[str, NDArray[np.float32] | BaseException] = {}
     release = threading.Event()
     held = threading.Event()
@@ -47,7 +50,7 @@ def _combine_behind_a_busy_model(
 
     def ask(text: str) -> None:
         try:
-            answers[text] = shared.encode([text], encode)[0]
+            answers[text] = shared.encode([text])[0]
         except RuntimeError as error:
             answers[text] = error
 
@@ -107,8 +110,10 @@ def test_a_failed_shared_encode_reaches_each_of_its_callers_and_the_next_works(
     answers = _combine_behind_a_busy_model(QUESTIONS, fail, max_texts=64)
 
     assert all(isinstance(answer, RuntimeError) for answer in answers.values())
-    shared = SharedQueryEncodes(QueryFirstTurns(), max_texts=64)
-    row = shared.encode([QUESTIONS[0]], lambda texts: minilm.encode(texts, role=TextRole.QUERY))
+    shared = SharedQueryEncodes(
+        QueryFirstTurns(), lambda texts: minilm.encode(texts, role=TextRole.QUERY), max_texts=64
+    )
+    row = shared.encode([QUESTIONS[0]])
     assert row.shape == (1, MINILM.dimension)
 
 
@@ -220,3 +225,68 @@ def test_a_query_answered_by_another_turn_lets_a_waiting_passage_slice_go(attemp
         thread.join(timeout=30)
     assert passage_ran.wait(timeout=5), "the passage slice was never woken"
     slice_thread.join(timeout=30)
+
+
+class _RecordingEngine:
+    """The real torch engine, noting for each encode its role and how many encodes were in
+    progress on its thread when it began (2: nested in a passage encode's pause)."""
+
+    def __init__(self, inner: SentenceTransformerEngine) -> None:
+        self._inner = inner
+        self._depth = threading.local()
+        self.calls: list[tuple[TextRole, int]] = []
+
+    def encode(self, texts: Sequence[str], *, role: TextRole) -> NDArray[np.float32]:
+        depth = getattr(self._depth, "value", 0) + 1
+        self._depth.value = depth
+        self.calls.append((role, depth))
+        try:
+            return self._inner.encode(texts, role=role)
+        finally:
+            self._depth.value = depth - 1
+
+    def pause_between_layers(self, pause: Callable[[], None]) -> None:
+        self._inner.pause_between_layers(pause)
+
+    def new_tokenizer(self) -> HuggingFaceTokenizer:
+        return self._inner.new_tokenizer()
+
+
+def test_a_query_is_answered_between_the_layers_of_a_passage_encode(
+    minilm: EmbeddingModel,
+) -> None:
+    """A search that arrives while the model encodes passages waits for one layer, not for
+    the slice: the passage encode stops after a layer, encodes the query, and goes on."""
+    inner = SentenceTransformerEngine.load(bundled_minilm_path(), device="cpu", batch_size=32)
+    engine = _RecordingEngine(inner)
+    model = EmbeddingModel(spec=MINILM, engine=engine)
+    first_layer = next(
+        module
+        for module in inner._model.modules()
+        if isinstance(module, torch.nn.ModuleList) and len(module) > 1
+    )[0]
+    in_passage_encode = threading.Event()
+
+    def wait_for_the_query(*_: object) -> None:
+        # Once, in the passage encode: hold its first layer until the query stands in line.
+        if not in_passage_encode.is_set():
+            in_passage_encode.set()
+            deadline = time.monotonic() + 30
+            while not model._shared_queries.has_waiting():
+                assert time.monotonic() < deadline, "the query never lined up"
+                time.sleep(0.001)
+
+    first_layer.register_forward_hook(wait_for_the_query)
+    passage = "Refunds reach the card they were paid with within five working days. " * 4
+    passage_rows: list[NDArray[np.float32]] = []
+    passages = threading.Thread(
+        target=lambda: passage_rows.append(model.encode([passage], role=TextRole.PASSAGE))
+    )
+    passages.start()
+    assert in_passage_encode.wait(timeout=30)
+    query_row = model.encode([QUESTIONS[4]], role=TextRole.QUERY)
+    passages.join(timeout=30)
+
+    assert engine.calls == [(TextRole.PASSAGE, 1), (TextRole.QUERY, 2)]
+    assert float(query_row[0] @ minilm.encode([QUESTIONS[4]], role=TextRole.QUERY)[0]) > 0.9999
+    assert float(passage_rows[0][0] @ minilm.encode_passages([passage])[0]) > 0.9999

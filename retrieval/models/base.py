@@ -8,11 +8,11 @@ C engine) implement `EmbeddingEngine`; the registry (retrieval/models/registry.p
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,6 +96,16 @@ class EmbeddingEngine(Protocol):
         ...
 
 
+@runtime_checkable
+class PausableEngine(Protocol):
+    """An engine that can call back between the layers of a model it runs."""
+
+    def pause_between_layers(self, pause: Callable[[], None]) -> None:
+        """Call `pause()` after each layer of every encode from now on. `pause` may encode
+        with this engine itself (a nested encode, in the same thread)."""
+        ...
+
+
 def passage_slices(
     texts: Sequence[str],
     max_chars: int = PASSAGE_SLICE_CHARS,
@@ -121,8 +131,9 @@ class EmbeddingModel:
     two concurrent encodes only split the same cores. Queries that arrive together share one
     encode (shared_queries.py), and a query seen recently comes from the `query_cache`.
     Passages are encoded in slices of about PASSAGE_SLICE_CHARS characters and waiting queries
-    go before the next slice, so searches stay fast during an import. The token counter has a
-    lock of its own: counting never waits for an encode.
+    go before the next slice, or, on an engine that pauses between its layers (torch), are
+    encoded at the next layer's end: searches stay fast during an import. The token counter has
+    a lock of its own: counting never waits for an encode.
     """
 
     def __init__(
@@ -138,9 +149,18 @@ class EmbeddingModel:
         self.spec = spec
         self._engine = engine
         self._turns = turns or QueryFirstTurns()
-        self._shared_queries = SharedQueryEncodes(self._turns, max_texts=shared_query_texts)
+        self._shared_queries = SharedQueryEncodes(
+            self._turns, self._encode_queries_now, max_texts=shared_query_texts
+        )
         self._query_cache = query_cache or QueryCache(0)
         self.tokenizer = engine.new_tokenizer()
+        self._encoding_passages = False
+        """True while this thread's passage slice runs in the engine: the pauses between its
+        layers answer waiting queries (only then: a query encode never pauses)."""
+        self._paused_seconds = 0.0
+        """Time the current passage slice spent answering queries, left out of its metric."""
+        if isinstance(engine, PausableEngine):
+            engine.pause_between_layers(self._between_layers)
 
     @property
     def name(self) -> str:
@@ -166,12 +186,28 @@ class EmbeddingModel:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if role is TextRole.QUERY:
-            return self._shared_queries.encode(texts, self._encode_queries_now)
+            return self._shared_queries.encode(texts)
         parts = []
         for passages in passage_slices(texts):
             with self._turns.turn(query=False):
-                parts.append(self._run_engine(passages, role=role))
+                self._encoding_passages, self._paused_seconds = True, 0.0
+                try:
+                    parts.append(self._run_engine(passages, role=role))
+                finally:
+                    self._encoding_passages = False
         return np.concatenate(parts)
+
+    def _between_layers(self) -> None:
+        """The engine's pause: during a passage slice, the waiting queries go now."""
+        if not self._encoding_passages:
+            return
+        started = time.perf_counter()
+        self._encoding_passages = False  # the queries' own layers do not pause
+        try:
+            self._turns.answer_waiting_queries()
+        finally:
+            self._encoding_passages = True
+            self._paused_seconds += time.perf_counter() - started
 
     def _encode_queries_now(self, texts: list[str]) -> NDArray[np.float32]:
         """Called by SharedQueryEncodes while it holds the model's turn."""
@@ -180,10 +216,11 @@ class EmbeddingModel:
     def _run_engine(self, texts: Sequence[str], *, role: TextRole) -> NDArray[np.float32]:
         started = time.perf_counter()
         rows = np.asarray(self._engine.encode(list(texts), role=role), dtype=np.float32)
+        seconds = time.perf_counter() - started
+        if role is TextRole.PASSAGE:
+            seconds -= self._paused_seconds
         EMBEDDING_BATCH_SIZE.labels(model=self.name, role=role.value).observe(len(texts))
-        EMBEDDING_SECONDS.labels(model=self.name, role=role.value).observe(
-            time.perf_counter() - started
-        )
+        EMBEDDING_SECONDS.labels(model=self.name, role=role.value).observe(seconds)
         return rows
 
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:

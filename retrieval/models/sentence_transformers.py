@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,20 @@ class SentenceTransformerEngine:
             show_progress_bar=False,
         )
         return np.asarray(matrix, dtype=np.float32)
+
+    def pause_between_layers(self, pause: Callable[[], None]) -> None:
+        """A forward hook on each layer of the model's first stack of layers (BERT's
+        ``encoder.layer``); a model without such a stack never pauses."""
+        stack = next(
+            (
+                module
+                for module in self._model.modules()
+                if isinstance(module, torch.nn.ModuleList) and len(module) > 1
+            ),
+            None,
+        )
+        for layer in stack or ():
+            layer.register_forward_hook(lambda _module, _inputs, _output: pause())
 
     def new_tokenizer(self) -> HuggingFaceTokenizer:
         # A copy: the engine's own tokenizer is driven by `encode` in another thread.

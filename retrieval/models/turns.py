@@ -5,26 +5,47 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
+
+
+class QueryLine(Protocol):
+    """Queries lined up at one model (retrieval/models/shared_queries.py)."""
+
+    def has_waiting(self) -> bool: ...
+
+    def encode_front(self) -> None:
+        """Encode the front of the line and hand each caller its rows; only by the holder of
+        the turn."""
+        ...
 
 
 class QueryFirstTurns:
-    """A lock with one rule more: while a query waits, no passage batch starts.
+    """A lock with two rules more: while a query waits, no passage batch starts; and the holder
+    of a passage turn may answer the waiting queries in the middle of its encode.
 
     Ingestion encodes passages in small slices, taking a turn per slice, so a search that
-    arrives during a big import waits for at most one slice instead of a whole batch.
+    arrives during a big import waits for at most one slice instead of a whole batch; an
+    engine that can stop between its layers (torch) answers waiting queries there
+    (`answer_waiting_queries`), so that a query waits for one layer of a slice, not all six.
     """
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._busy = False
         self._queries_waiting = 0
+        self._lines: list[QueryLine] = []
+
+    def add_line(self, line: QueryLine) -> None:
+        """A line of queries that `answer_waiting_queries` serves (one per model)."""
+        self._lines.append(line)
 
     @contextmanager
     def turn(self, *, query: bool, unless: Callable[[], bool] | None = None) -> Iterator[bool]:
         """Wait for the model and hold it; yields True once held.
 
         With `unless`, the wait ends without the turn (yielding False) as soon as `unless()`
-        is true: checked whenever a turn ends, so another thread's turn can answer for this one.
+        is true: checked whenever a turn ends or a holder has answered waiting queries, so
+        another thread's turn can answer for this one.
         """
         taken = False
         with self._changed:
@@ -48,4 +69,18 @@ class QueryFirstTurns:
         finally:
             with self._changed:
                 self._busy = False
+                self._changed.notify_all()
+
+    def answer_waiting_queries(self) -> None:
+        """Encode every query in every line now, and wake their callers.
+
+        Only for the thread that holds a turn, at a point of its encode where another encode
+        may run in between (an engine calls it between two layers of a passage batch)."""
+        answered = False
+        for line in self._lines:
+            while line.has_waiting():
+                line.encode_front()
+                answered = True
+        if answered:
+            with self._changed:
                 self._changed.notify_all()
