@@ -487,6 +487,51 @@ def test_a_search_filter_is_sent_and_a_malformed_one_is_named(
     console.assert_clean(expected=("422",))
 
 
+def test_a_search_for_whole_documents_lists_each_document_once(
+    console: Console, live_url: str
+) -> None:
+    manual = " ".join(
+        f"Step {n}: tighten bolt {n} of the bicycle frame to {n % 7 + 3} newton metres."
+        for n in range(12)
+    )
+    with httpx.Client(base_url=live_url, timeout=60) as client:
+        client.post(
+            "/collections",
+            json={
+                "name": "manuals",
+                "mode": "dense",
+                "threshold": 0.0,
+                "chunking": {"max_tokens": 32},
+            },
+        ).raise_for_status()
+        documents = [
+            {"id": "bike", "text": manual},
+            {"id": "refund", "text": "Refunds are paid back to the original card within days."},
+        ]
+        job = client.post("/collections/manuals/documents", json={"documents": documents})
+        assert wait_for_job(client, job.json()["id"])["chunks_done"] > 3
+    page = console.page
+    console.open("search")
+    page.locator("#search-collection").select_option("manuals")
+    page.locator("#search-query").fill("How tight should the frame bolts be?")
+    page.locator("#search-form button[type=submit]").click()
+    passages = page.locator("#search-hits > li[data-document-id=bike]")
+    expect(passages.first).to_be_visible(timeout=SLOW_MS)
+    assert passages.count() > 1  # the manual's chunks, one hit each
+
+    page.locator("#search-unit").select_option("document")
+    page.locator("#search-form button[type=submit]").click()
+    expect(page.locator("#search-unit-shown")).to_have_text(
+        "whole documents, ranked by their mean chunk vector", timeout=SLOW_MS
+    )
+    hits = page.locator("#search-hits > li")
+    expect(hits).to_have_count(2)
+    expect(hits.first).to_have_attribute("data-document-id", "bike")
+    expect(hits.first.locator(".hit-where")).to_have_text("whole document")
+    console.screenshot("05-search-whole-documents")
+    console.assert_clean()
+
+
 def test_the_language_switches_and_is_remembered(console: Console, live_url: str) -> None:
     httpx.post(f"{live_url}/collections", json={"name": "faq"}).raise_for_status()
     page = console.page

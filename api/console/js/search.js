@@ -49,6 +49,7 @@ function requestBody() {
   if (Number.isFinite(topK)) body.top_k = topK;
   const mode = section.querySelector("#search-mode").value;
   if (mode) body.mode = mode;
+  body.unit = section.querySelector("#search-unit").value;
   const filterText = section.querySelector("#search-filter").value.trim();
   if (filterText) {
     try {
@@ -78,6 +79,8 @@ function draw() {
     [t("search.embedded"), h("q", { id: "search-embedded" }, response.query)],
     [t("search.model"), response.model],
     [t("search.mode"), response.mode],
+    [t("search.unit"), h("span", { id: "search-unit-shown" }, response.unit === "document"
+      ? t("search.unitDocumentFact") : t("search.unitPassage"))],
     [t("search.collectionThreshold"), h("span", { id: "search-collection-threshold" },
       score(threshold))],
     [t("search.warning"), response.warning],
@@ -94,9 +97,7 @@ function draw() {
 
 function hitItem(hit, index, low) {
   const below = hit.score < shown.threshold;
-  const where = hit.title && hit.title !== hit.document_id
-    ? t("search.hitWhere", { document: hit.document_id, chunk: hit.chunk_index })
-    : t("search.hitChunk", { chunk: hit.chunk_index });
+  const where = hitWhere(hit);
   return h(
     "li",
     { class: below ? "hit below" : "hit", dataset: { score: hit.score, documentId: hit.document_id } },
@@ -113,6 +114,14 @@ function hitItem(hit, index, low) {
       ? h("code", { class: "hit-metadata" }, JSON.stringify(hit.metadata))
       : null,
   );
+}
+
+/** Where a hit comes from: a whole document, or a chunk (of a document named by its title). */
+function hitWhere(hit) {
+  if (shown.response.unit === "document") return t("search.hitDocument");
+  return hit.title && hit.title !== hit.document_id
+    ? t("search.hitWhere", { document: hit.document_id, chunk: hit.chunk_index })
+    : t("search.hitChunk", { chunk: hit.chunk_index });
 }
 
 /** Show the hits at or above the slider's threshold; move the slider's mark on each bar. */
