@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -652,6 +653,26 @@ def test_document_level_search_ranks_first_chunks_by_their_document_vectors(
     assert store.search("c", unit(1), top_k=5, document_level=True, query_filter=english) == []
     with pytest.raises(ValueError, match="document-level search is dense"):
         store.search("c", unit(1), sparse=QUERY_TERMS, top_k=5, document_level=True)
+
+
+def test_edge_keeps_document_vectors_on_disk_through_an_optimisation(tmp_path: Path) -> None:
+    """Every point has a slot for the document vector: in memory it would double a
+    collection's RSS for a vector that only document-unit searches read."""
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=6)
+    store.create_collection("c", dimension=DIM)
+    store.upsert(
+        "c",
+        [with_document_vector(chunk("c", f"d{n}", 0, unit(1, n)), unit(n, 1)) for n in range(1, 7)],
+    )
+    store.wait_for_optimizations()
+
+    assert store.optimizations_completed == 1
+    config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
+    assert config["vectors"]["document"]["on_disk"] is True
+    assert not config["vectors"]["dense"].get("on_disk")
+    ranked = store.search("c", unit(4, 1), top_k=2, document_level=True)
+    assert documents(ranked) == ["d4", "d5"]
+    store.close()
 
 
 def test_collections_made_before_document_vectors_say_so(tmp_path: Path) -> None:

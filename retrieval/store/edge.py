@@ -158,8 +158,10 @@ class EdgeVectorStore:
             config = qe.EdgeConfig(
                 vectors={
                     DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+                    # Read by document-unit searches only: a memory map, not RAM (its slot
+                    # is as large as the dense vector's for every point, first chunk or not).
                     DOCUMENT_VECTOR: qe.EdgeVectorParams(
-                        size=dimension, distance=qe.Distance.Cosine
+                        size=dimension, distance=qe.Distance.Cosine, on_disk=True
                     ),
                 },
                 sparse_vectors={

@@ -76,8 +76,13 @@ class ServerVectorStore:
                 self._client.create_collection(
                     name,
                     vectors_config={
-                        name: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
-                        for name in (DENSE_VECTOR, DOCUMENT_VECTOR)
+                        DENSE_VECTOR: models.VectorParams(
+                            size=dimension, distance=models.Distance.COSINE
+                        ),
+                        # Read by document-unit searches only: kept out of memory.
+                        DOCUMENT_VECTOR: models.VectorParams(
+                            size=dimension, distance=models.Distance.COSINE, on_disk=True
+                        ),
                     },
                     sparse_vectors_config={
                         LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
