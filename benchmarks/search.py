@@ -3,7 +3,13 @@
 1. Data: SciFact abstracts indexed by the real pipeline (embedded: SQLite, Qdrant Edge, the
    ingestion thread) into a dense collection, each document tagged ``part`` = p0..p9 (a
    filterable keyword). The data folder is kept between runs (``--data-dir``); the first run
-   builds it (all 5,183 abstracts, about 11,000 chunks: several minutes on two cores).
+   builds it (all 5,183 abstracts, about 12,500 chunks: several minutes on two cores). With
+   ``--points`` (10^5, say) the collection is then filled up with perturbed copies of its
+   chunks: each a stored chunk's vector plus Gaussian noise (as benchmarks/hnsw.py makes
+   them: cosine about 0.89 to the source), with the source's payload under a document id of
+   its own, written through the store and indexed by its background HNSW build. SciFact
+   has no 10^5 real passages, nor has ../shared/data in one domain: the copies stand in for
+   them, and the tables say so.
 2. Stages, in this process, one query after another, query cache off: clean + term map, the
    model's encode of the one query, the vector search in the store, and the rest of a search
    (collection lookup, language check, hits), for ``--queries`` SciFact queries, without and
@@ -14,11 +20,14 @@
    query encoded alone (``SEMSEARCH_QUERY_BATCH_TEXTS=1``, the baseline), then with queries
    sharing encodes, for each of ``--models`` (a collection each); last, the cache on with 50
    questions asked again and again. Throughput with its ratio to the baseline's one client,
-   p50/p95/p99, errors, the server's peak RSS.
+   p50/p95/p99, errors, the server's peak RSS (``--also-load`` adds models each server loads
+   and holds while it is measured).
 
     python benchmarks/search.py                       # builds ./.bench-search on first use
     python benchmarks/search.py --clients 1,8 --duration 5 --queries 100
     python benchmarks/search.py --models all-MiniLM-L6-v2,all-MiniLM-L6-v2-int8
+    python benchmarks/search.py --data-dir .bench-search-1e5 --points 100000 \
+        --models all-MiniLM-L6-v2,all-MiniLM-L6-v2-int8 --also-load multilingual-e5-small
 
 The data is read from ../shared/data/scifact (next to the repository); without it the
 benchmark says so and stops.
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -38,6 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
+import qdrant_edge as qe
+from hnsw import points_from
 from ingestion import SCIFACT, index_documents, percentile
 from load import RssSampler, child_server, wait_ready
 from rich.console import Console
@@ -51,11 +64,23 @@ from retrieval.config import Settings
 from retrieval.filters import Filter, parse_filter
 from retrieval.models.base import TextRole
 from retrieval.services import Services
+from retrieval.store.base import (
+    DENSE_VECTOR,
+    SCROLL_PAGE_POINTS,
+    ChunkPayload,
+    ChunkPoint,
+    dense_vector_of,
+    point_id,
+)
+from retrieval.store.edge import EdgeVectorStore
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PARTS = 10
 FILTER = {"part": "p3"}
 READY_TIMEOUT_S = 120.0
+COPY_NOISE = 0.5
+"""The copies' perturbation, as benchmarks/hnsw.py's default."""
+UPSERT_POINTS = 2_000
 
 
 def load_documents() -> list[DocumentInput]:
@@ -81,8 +106,8 @@ def collection_of(model: str) -> str:
     return "scifact" if model == DEFAULT_MODEL else f"scifact-{model}"
 
 
-def build(services: Services, console: Console, model: str) -> int:
-    """Index SciFact into the model's collection unless the folder holds it; its chunk count."""
+def build(services: Services, console: Console, model: str) -> None:
+    """Index SciFact into the model's collection unless the folder holds it."""
     name = collection_of(model)
     if name not in {record.name for record in services.catalog.list_collections()}:
         documents = load_documents()
@@ -101,8 +126,69 @@ def build(services: Services, console: Console, model: str) -> int:
             index_documents(services, queue, name, documents)
         finally:
             queue.close()
-    record = services.catalog.get_collection(name)
-    return services.store.count(record.store_name)
+
+
+def stored_chunks(shard_path: Path) -> tuple[list[ChunkPayload], list[list[float]]]:
+    """Every point of a closed shard: its payloads and dense vectors."""
+    shard = qe.EdgeShard.load(str(shard_path))
+    payloads: list[ChunkPayload] = []
+    vectors: list[list[float]] = []
+    offset: qe.PointId | None = None
+    try:
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=SCROLL_PAGE_POINTS,
+                    with_payload=True,
+                    with_vector=[DENSE_VECTOR],
+                )
+            )
+            for record in records:
+                payloads.append(ChunkPayload.from_dict(record.payload))
+                vectors.append(dense_vector_of(record.vector, "Qdrant Edge"))
+            if offset is None:
+                return payloads, vectors
+    finally:
+        shard.close()
+
+
+def pad_with_copies(
+    settings: Settings, store_name: str, points: int, seed: int, console: Console
+) -> int:
+    """Fill a collection up to `points` with perturbed copies of its chunks (the module
+    docstring), while no service holds the folder; the collection's point count after."""
+    payloads, vectors = stored_chunks(settings.shards_dir / store_name)
+    if points <= len(vectors):
+        return len(vectors)
+    rows = points_from(np.asarray(vectors, dtype=np.float32), points, COPY_NOISE, seed)
+    console.print(f"writing {points - len(vectors)} perturbed copies of {len(vectors)} chunks")
+    # One HNSW build once every copy is written (as the service's writes would trigger it).
+    store = EdgeVectorStore(
+        root=settings.shards_dir,
+        optimize_after_points=points - len(vectors),
+        hnsw_ef=settings.hnsw_ef,
+    )
+    try:
+        for start in range(len(vectors), points, UPSERT_POINTS):
+            batch = []
+            for row in range(start, min(start + UPSERT_POINTS, points)):
+                source = payloads[row % len(payloads)]
+                document_id = f"copy-{row // len(payloads)}/{source.document_id}"
+                batch.append(
+                    ChunkPoint(
+                        id=point_id(store_name, document_id, source.chunk_index),
+                        vector=rows[row],
+                        payload=dataclasses.replace(source, document_id=document_id),
+                    )
+                )
+            store.upsert(store_name, batch)
+        started = time.perf_counter()
+        store.wait_for_optimizations()
+        console.print(f"HNSW index built in {time.perf_counter() - started:.0f} s")
+        return store.count(store_name)
+    finally:
+        store.close()
 
 
 @dataclass(slots=True)
@@ -251,6 +337,12 @@ def run_levels(
         sampler = RssSampler(server.process.pid)
         sampler.start()
         try:
+            for other in args.also_load:  # held beside the searched model (peak RSS)
+                httpx.post(
+                    f"{base_url}/v1/embeddings",
+                    json={"model": other, "input": "a warm-up"},
+                    timeout=READY_TIMEOUT_S,
+                ).raise_for_status()
             asyncio.run(
                 closed_loop(
                     base_url,
@@ -324,12 +416,22 @@ def main() -> None:
     queries = load_queries()
     random.Random(args.seed).shuffle(queries)
     console.print(f"load average: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")
-    services = Services.open(Settings(data_dir=args.data_dir, query_cache_size=0))
+    settings = Settings(data_dir=args.data_dir, query_cache_size=0)
+    services = Services.open(settings)
+    try:
+        store_names = []
+        for model in args.models:
+            build(services, console, model)
+            store_names.append(services.catalog.get_collection(collection_of(model)).store_name)
+    finally:
+        services.close()
+    for store_name in store_names:
+        chunks = pad_with_copies(settings, store_name, args.points, args.seed, console)
+    services = Services.open(settings)
     stages: dict[str, Stages] = {}
     try:
         for model in args.models:
             name = collection_of(model)
-            chunks = build(services, console, model)
             services.searcher.search(name, queries[0])  # loads the model
             sample = queries[: args.queries]
             stages[f"{model}, no filter"] = measure_stages(services, name, sample, None)
@@ -391,6 +493,19 @@ def parse_args() -> argparse.Namespace:
         type=lambda text: text.split(","),
         default=[DEFAULT_MODEL],
         help="registered models, each with a collection of its own (the first is the baseline)",
+    )
+    parser.add_argument(
+        "--points",
+        type=int,
+        default=0,
+        help="fill each collection up to this many points with perturbed copies of its chunks",
+    )
+    parser.add_argument(
+        "--also-load",
+        type=lambda text: text.split(","),
+        default=[],
+        help="models each server loads (and keeps) before it is measured, e.g. "
+        "multilingual-e5-small: peak RSS with every bundled model in memory",
     )
     parser.add_argument("--seed", type=int, default=7)
     return parser.parse_args()
