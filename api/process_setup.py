@@ -4,8 +4,9 @@ when the operator chose it there."""
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from retrieval.heap import glibc
 
 M_ARENA_MAX = -8
 """mallopt's parameter number for the most arenas malloc may make (glibc's malloc.h)."""
@@ -36,10 +37,7 @@ def cap_malloc_arenas() -> None:
     done. Called before the process starts its threads: glibc fixes the cap when the first
     thread needs an arena of its own.
     """
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = glibc()
+    if "MALLOC_ARENA_MAX" in os.environ or libc is None:
         return
     libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)

@@ -46,3 +46,37 @@ def test_malloc_keeps_two_arenas_unless_the_environment_chose() -> None:
     assert arenas("default") > 2  # glibc's own: an arena per thread, up to 8 per core
     assert arenas("capped") == 2
     assert 2 < arenas("capped", MALLOC_ARENA_MAX="4") <= 4
+
+
+FREED_IN_THE_MIDDLE = """
+import ctypes, sys
+from retrieval.heap import release_free_heap
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0])
+blocks = [libc.malloc(1_000) for _ in range(200_000)]  # about 200 MB, below mmap's threshold
+for block in blocks:
+    ctypes.memset(block, 1, 1_000)  # touched: resident
+pinned = libc.malloc(1_000)  # above them: the heap's top stays in use, as after a model load
+for block in blocks:
+    libc.free(block)
+freed = rss_kib()
+release_free_heap()
+print(freed, rss_kib())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_freed_heap_in_the_middle_goes_back_to_the_system() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-c", FREED_IN_THE_MIDDLE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    freed_kib, released_kib = (int(value) for value in finished.stdout.split())
+    assert freed_kib - released_kib > 150_000  # most of the 200 MB freed is no longer resident

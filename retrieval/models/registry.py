@@ -17,6 +17,7 @@ from pathlib import Path
 
 from retrieval.config import ExtraModel, Settings
 from retrieval.errors import ConfigurationError, InvalidInput
+from retrieval.heap import release_free_heap
 from retrieval.models.base import (
     SHARED_QUERY_TEXTS,
     EmbeddingEngine,
@@ -192,6 +193,7 @@ class ModelRegistry:
                     shared_query_texts=self._query_batch_texts,
                 )
                 self._loaded[spec.name] = loaded
+                release_free_heap()  # the load's temporaries
             return loaded
 
     def reader_of(self, *, other_than: str) -> ModelSpec | None:
