@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 from api.routes.console import CONSOLE_DIR
 from api.samples import read_samples
+from retrieval.config import Settings
 from tests.conftest import wait_for_job
 
 try:
@@ -530,6 +531,28 @@ def test_a_search_for_whole_documents_lists_each_document_once(
     expect(hits.first.locator(".hit-where")).to_have_text("whole document")
     console.screenshot("05-search-whole-documents")
     console.assert_clean()
+
+
+class TestALargeIngest:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        """Parts of two documents, so that five make a job of three parts."""
+        return Settings(data_dir=tmp_path / "data", rate_limit_search="", job_part_documents=2)
+
+    def test_a_job_split_into_parts_says_so(self, console: Console, live_url: str) -> None:
+        with httpx.Client(base_url=live_url, timeout=60) as client:
+            client.post("/collections", json={"name": "bulk"}).raise_for_status()
+            documents = [{"id": f"d{n}", "text": f"Answer number {n}."} for n in range(5)]
+            job = client.post("/collections/bulk/documents", json={"documents": documents})
+            assert wait_for_job(client, job.json()["id"])["parts"] == 3
+        page = console.page
+        console.open("collections")
+        page.locator('tr[data-collection="bulk"] button').first.click()
+        card = page.locator("#collection-jobs [data-job-status]")
+        expect(card).to_have_count(1)  # the job the client follows, not its parts
+        expect(card.locator(".job-parts")).to_have_text("split into 3 parts that the workers share")
+        expect(card.locator(".job-progress")).to_have_text("5 of 5 documents, 5 chunks")
+        console.assert_clean()
 
 
 def test_the_language_switches_and_is_remembered(console: Console, live_url: str) -> None:

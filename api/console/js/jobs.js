@@ -10,7 +10,8 @@ export function isFinished(job) {
   return job.status === "succeeded" || job.status === "failed";
 }
 
-/** A job's kind, status, progress bar and, when it failed, its error. */
+/** A job's kind, status, progress bar, the parts it was split into (a large ingest) and,
+ * when it failed, its error. */
 export function jobCard(job) {
   const total = Math.max(job.documents_total, 1);
   const done = job.status === "succeeded" ? total : job.documents_done;
@@ -40,6 +41,9 @@ export function jobCard(job) {
         chunks: job.chunks_done,
       }),
     ),
+    job.parts
+      ? h("span", { class: "job-parts" }, t("job.parts", { parts: job.parts }))
+      : null,
     job.error ? h("p", { class: "error", role: "alert" }, job.error) : null,
   );
 }
