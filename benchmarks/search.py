@@ -9,7 +9,7 @@
    them: cosine about 0.89 to the source), with the source's payload under a document id of
    its own, written through the store and indexed by its background HNSW build. SciFact
    has no 10^5 real passages, nor has ../shared/data in one domain: the copies stand in for
-   them, and the tables say so.
+   them: the run that writes them names them in the tables' titles.
 2. Stages, in this process, one query after another, query cache off: clean + term map, the
    model's encode of the one query, the vector search in the store, and the rest of a search
    (collection lookup, language check, hits), for ``--queries`` SciFact queries, without and
@@ -128,39 +128,40 @@ def build(services: Services, console: Console, model: str) -> None:
             queue.close()
 
 
-def stored_chunks(shard_path: Path) -> tuple[list[ChunkPayload], list[list[float]]]:
-    """Every point of a closed shard: its payloads and dense vectors."""
-    shard = qe.EdgeShard.load(str(shard_path))
+def stored_chunks(shard: qe.EdgeShard) -> tuple[list[ChunkPayload], list[list[float]]]:
+    """Every point of a shard: its payloads and dense vectors."""
     payloads: list[ChunkPayload] = []
     vectors: list[list[float]] = []
     offset: qe.PointId | None = None
-    try:
-        while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset,
-                    limit=SCROLL_PAGE_POINTS,
-                    with_payload=True,
-                    with_vector=[DENSE_VECTOR],
-                )
+    while True:
+        records, offset = shard.scroll(
+            qe.ScrollRequest(
+                offset=offset,
+                limit=SCROLL_PAGE_POINTS,
+                with_payload=True,
+                with_vector=[DENSE_VECTOR],
             )
-            for record in records:
-                payloads.append(ChunkPayload.from_dict(record.payload))
-                vectors.append(dense_vector_of(record.vector, "Qdrant Edge"))
-            if offset is None:
-                return payloads, vectors
-    finally:
-        shard.close()
+        )
+        for record in records:
+            payloads.append(ChunkPayload.from_dict(record.payload))
+            vectors.append(dense_vector_of(record.vector, "Qdrant Edge"))
+        if offset is None:
+            return payloads, vectors
 
 
 def pad_with_copies(
     settings: Settings, store_name: str, points: int, seed: int, console: Console
-) -> int:
+) -> str:
     """Fill a collection up to `points` with perturbed copies of its chunks (the module
-    docstring), while no service holds the folder; the collection's point count after."""
-    payloads, vectors = stored_chunks(settings.shards_dir / store_name)
-    if points <= len(vectors):
-        return len(vectors)
+    docstring), while no service holds the folder; what the collection then holds, in words."""
+    shard = qe.EdgeShard.load(str(settings.shards_dir / store_name))
+    try:
+        stored = shard.count(qe.CountRequest(exact=True))
+        if points <= stored:  # nothing to add (or added by an earlier run): not read
+            return f"{stored} points"
+        payloads, vectors = stored_chunks(shard)
+    finally:
+        shard.close()
     rows = points_from(np.asarray(vectors, dtype=np.float32), points, COPY_NOISE, seed)
     console.print(f"writing {points - len(vectors)} perturbed copies of {len(vectors)} chunks")
     # One HNSW build once every copy is written (as the service's writes would trigger it).
@@ -186,7 +187,8 @@ def pad_with_copies(
         started = time.perf_counter()
         store.wait_for_optimizations()
         console.print(f"HNSW index built in {time.perf_counter() - started:.0f} s")
-        return store.count(store_name)
+        total = store.count(store_name)
+        return f"{total} points ({stored} SciFact chunks, {total - stored} perturbed copies)"
     finally:
         store.close()
 
@@ -240,10 +242,8 @@ def measure_stages(
     return stages
 
 
-def stages_table(results: dict[str, Stages], chunks: int) -> Table:
-    table = Table(
-        title=f"one client, in process: ms per search of {chunks} chunks (query cache off)"
-    )
+def stages_table(results: dict[str, Stages], held: str) -> Table:
+    table = Table(title=f"one client, in process: ms per search of {held} (query cache off)")
     for column in ("model, filter", "stage", "p50", "p95", "p99", "p50 vs encode"):
         table.add_column(column, justify="right")
     for label, stages in results.items():
@@ -378,9 +378,9 @@ def run_levels(
     return measured
 
 
-def levels_table(levels: Sequence[Level], chunks: int) -> Table:
+def levels_table(levels: Sequence[Level], held: str) -> Table:
     """Throughput of every level against the first (one client, the first model)."""
-    table = Table(title=f"HTTP on 127.0.0.1, closed-loop clients, {chunks} chunks")
+    table = Table(title=f"HTTP on 127.0.0.1, closed-loop clients, {held}")
     for column in (
         "",
         "clients",
@@ -425,8 +425,8 @@ def main() -> None:
             store_names.append(services.catalog.get_collection(collection_of(model)).store_name)
     finally:
         services.close()
-    for store_name in store_names:
-        chunks = pad_with_copies(settings, store_name, args.points, args.seed, console)
+    for store_name in store_names:  # every model's collection holds the same SciFact chunks
+        held = pad_with_copies(settings, store_name, args.points, args.seed, console)
     services = Services.open(settings)
     stages: dict[str, Stages] = {}
     try:
@@ -440,7 +440,7 @@ def main() -> None:
             )
     finally:
         services.close()
-    console.print(stages_table(stages, chunks))
+    console.print(stages_table(stages, held))
     no_cache = {"SEMSEARCH_QUERY_CACHE_SIZE": "0"}
     first = args.models[0]
     levels = run_levels(
@@ -471,7 +471,7 @@ def main() -> None:
         environment={},
         levels=[1, max(args.clients)],
     )
-    console.print(levels_table(levels, chunks))
+    console.print(levels_table(levels, held))
     console.print(
         "[dim]query cache on: 50 distinct queries asked again and again, as a support bot hears "
         f"them. load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}[/]"

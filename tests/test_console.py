@@ -535,9 +535,9 @@ def test_a_search_for_whole_documents_lists_each_document_once(
 
 class TestALargeIngest:
     @pytest.fixture
-    def settings(self, tmp_path: Path) -> Settings:
-        """Parts of two documents, so that five make a job of three parts."""
-        return Settings(data_dir=tmp_path / "data", rate_limit_search="", job_part_documents=2)
+    def settings(self, settings: Settings) -> Settings:
+        """The suite's settings with parts of two documents: five make a job of three parts."""
+        return settings.model_copy(update={"job_part_documents": 2})
 
     def test_a_job_split_into_parts_says_so(self, console: Console, live_url: str) -> None:
         with httpx.Client(base_url=live_url, timeout=60) as client:
