@@ -320,8 +320,8 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     parts: int = Field(
-        description="Part jobs a large ingest was split into, which workers run at once (its "
-        "progress is their sum); 0: the job runs as one."
+        description="Part jobs a large ingest or re-index was split into, which workers run "
+        "at once (its progress is their sum); 0: the job runs as one."
     )
 
     @classmethod

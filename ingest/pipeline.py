@@ -52,6 +52,11 @@ class CollectionRebuilt(Exception):
     """The store collection a job writes to was retired by a completed re-index."""
 
 
+class ReindexGivenUp(Exception):
+    """The re-index a job was filling was given up while it ran (another of its parts
+    failed): there is nothing left to fill."""
+
+
 def never_stop() -> bool:
     return False
 
@@ -84,9 +89,10 @@ class IndexTarget:
     """The collection as the vectors being written will serve it (chunking, model, name)."""
     model: EmbeddingModel
     term_map: TermMap
-    serving: bool
-    """Whether searches read this store collection now: only then do the documents' catalog
-    rows follow what is written (a re-index records its documents when it swaps in)."""
+    reindex_job: str | None
+    """The re-index that fills this store collection, which records what is written for it
+    (catalog.record_reindexed); None: searches read it now, and the documents' catalog rows
+    follow what is written."""
     document_vectors: bool
     """Whether the store collection takes document-level vectors (one made before them does
     not, until a re-index rebuilds it)."""
@@ -101,13 +107,13 @@ class IndexTarget:
         collection: CollectionRecord,
         context: IngestContext,
         *,
-        serving: bool = True,
+        reindex_job: str | None = None,
     ) -> IndexTarget:
         return cls(
             collection=collection,
             model=context.models.get(collection.model),
             term_map=TermMap(collection.term_map),
-            serving=serving,
+            reindex_job=reindex_job,
             document_vectors=context.store.has_document_vectors(collection.store_name),
         )
 
@@ -152,6 +158,23 @@ def submit_documents(
     again is safe.
     """
     job = catalog.stage_documents(collection, documents)
+    _submit_runnable(catalog, job_queue, job)
+    return job
+
+
+def submit_reindex(context: IngestContext, job_queue: JobQueue, job: JobRecord) -> None:
+    """Queue a re-index job (or its parts); if the queue cannot take one, give the re-index
+    up and re-raise (parts sent already find it given up when they run)."""
+    try:
+        _submit_runnable(context.catalog, job_queue, job)
+    except Unavailable as exc:
+        _fail_job(context, job, str(exc))
+        raise
+
+
+def _submit_runnable(catalog: Catalog, job_queue: JobQueue, job: JobRecord) -> None:
+    """Queue the job, or its parts; when the queue cannot take one, mark it and the parts not
+    sent yet failed and re-raise Unavailable."""
     runnable = catalog.runnable_job_ids(job)
     for sent, job_id in enumerate(runnable):
         try:
@@ -160,16 +183,6 @@ def submit_documents(
             for unsent in runnable[sent:]:
                 catalog.fail_job(unsent, error=str(exc))
             raise
-    return job
-
-
-def submit_reindex(context: IngestContext, job_queue: JobQueue, job: JobRecord) -> None:
-    """Queue a re-index job; if the queue cannot take it, give the re-index up and re-raise."""
-    try:
-        job_queue.submit(job.id)
-    except Unavailable as exc:
-        _fail_job(context, job, str(exc))
-        raise
 
 
 def plan_document(document: DocumentRecord, target: IndexTarget) -> DocumentPlan:
@@ -219,10 +232,7 @@ def run_job(
     Both callables are asked between batches, and a true answer raises JobInterrupted:
     `should_stop` when the process is stopping, `should_yield` when the job has had its turn
     and others wait (asked from the second batch on: each turn writes something, however long
-    its planning took). Only an ingest job yields: a re-index keeps what it has embedded in
-    memory only (its documents reach the catalog when it swaps in), so a resumed one would
-    start over. Re-indexes are rare and admin-triggered: once started, one runs to its end
-    (or to shutdown).
+    its planning took). Either kind resumes from what it recorded.
     """
     try:
         job = context.catalog.get_job(job_id)
@@ -237,12 +247,15 @@ def run_job(
     logger.info("job %s: %s of collection %s runs", job_id, job.kind.value, job.collection)
     outcome = JobStatus.FAILED  # unless the job's own path says otherwise
     try:
-        if job.kind is JobKind.REINDEX:
-            outcome = reindex_job(job, context, should_stop=should_stop)
-        else:
-            outcome = ingest_job(job, context, should_stop=should_stop, should_yield=should_yield)
+        run = reindex_job if job.kind is JobKind.REINDEX else ingest_job
+        outcome = run(job, context, should_stop=should_stop, should_yield=should_yield)
     except JobInterrupted:
         raise
+    except ReindexGivenUp:
+        logger.warning("job %s: its re-index was given up while it ran", job_id)
+        context.catalog.fail_job(
+            job_id, error="the re-index was given up while this job ran (another part failed)"
+        )
     except NotFound:
         if not _job_exists(context.catalog, job_id):
             logger.warning("job %s vanished with its collection while it ran", job_id)
@@ -271,7 +284,7 @@ def _job_exists(catalog: Catalog, job_id: str) -> bool:
 
 def _fail_job(context: IngestContext, job: JobRecord, error: str) -> None:
     if job.kind is JobKind.REINDEX:
-        abandoned = context.catalog.abandon_reindex(job.collection, job.id)
+        abandoned = context.catalog.abandon_reindex(job.collection, job.parent_id or job.id)
         if abandoned is not None:
             context.store.drop_collection(abandoned)
         error = f"re-index given up, the collection keeps its vectors and settings: {error}"
@@ -329,61 +342,111 @@ def ingest_job(
 
 
 def reindex_job(
-    job: JobRecord, context: IngestContext, *, should_stop: Callable[[], bool] = never_stop
+    job: JobRecord,
+    context: IngestContext,
+    *,
+    should_stop: Callable[[], bool] = never_stop,
+    should_yield: Callable[[], bool] = never_stop,
 ) -> JobStatus:
-    """Re-embed every document of a collection into its next store collection, then swap.
+    """Re-embed the documents of a collection into its next store collection, then swap.
 
-    1. load the re-index: the settings it builds with (model, term map, chunking) and the
-       store collection it fills; searches keep using the current one meanwhile
-    2. index every stored document's source text with the new settings, as an ingest does
-    3. compare-and-swap in the catalog: when what was indexed is exactly the documents stored
-       now, the collection switches to the new vectors and settings; when documents were
-       added, changed or deleted meanwhile, index the difference and try again
+    1. load the re-index this job runs (its own, or the one it is a part of): the settings it
+       builds with (model, term map, chunking) and the store collection it fills; searches
+       keep using the current one meanwhile
+    2. a part indexes its share of the documents (catalog.start_reindex split them), and
+       unless it is the last part to end, ends there
+    3. the last part, or a re-index without parts, runs the compare-and-swap in the catalog:
+       when what the re-index recorded is exactly the documents stored now, the collection
+       switches to the new vectors and settings; when documents were added, changed or
+       deleted meanwhile, index the difference and try again
     4. drop the retired store collection
 
-    What is indexed is kept in memory only: a re-index interrupted (by shutdown) starts over
-    when it runs again. Any document that fails fails the whole re-index (run_job gives it up
-    and the collection keeps what it had): a collection never half-switches.
+    What each document got is recorded in the catalog as it is written, so a re-index
+    interrupted (shutdown, a killed worker, its turn over) skips those documents when it runs
+    again. Any document that fails fails the whole re-index (run_job gives it up and the
+    collection keeps what it had): a collection never half-switches.
     """
     catalog = context.catalog
+    reindex_id = job.parent_id or job.id
     collection = catalog.get_collection(job.collection)
     reindex = collection.reindex
-    if reindex is None or reindex.job_id != job.id:
+    if reindex is None or reindex.job_id != reindex_id:
         logger.warning("job %s: the re-index of %s was given up", job.id, collection.name)
-        catalog.fail_job(job.id, error="the re-index was given up before it ran")
+        catalog.fail_job(job.id, error="the re-index was given up before this job ran")
         return JobStatus.FAILED
     built_with = collection.built_with(reindex.settings, store_name=reindex.store_name)
     context.store.create_collection(
         built_with.store_name, dimension=context.models.get(built_with.model).dimension
     )
-    target = IndexTarget.of(built_with, context, serving=False)
+    target = IndexTarget.of(built_with, context, reindex_job=reindex_id)
     catalog.start_job(job.id, chunks_total=0)
     progress = _JobProgress(catalog, job.id, documents_done=0)
-    indexed: dict[str, IndexedDocument] = {}
+    index_unrecorded = _IndexUnrecorded(context, target, progress, should_stop, should_yield)
+    share = (
+        catalog.job_document_ids(job.id)
+        if job.parent_id is not None
+        else list(catalog.document_hashes(collection.name))
+    )
+    index_unrecorded(share)
+    if job.parent_id is not None and not catalog.finish_reindex_part(job.id):
+        return JobStatus.SUCCEEDED
     while True:
         current = catalog.document_hashes(collection.name)
-        for document_id in [known for known in indexed if known not in current]:
+        recorded = catalog.reindexed_documents(reindex_id)
+        gone = [document_id for document_id in recorded if document_id not in current]
+        for document_id in gone:
             context.store.delete_document(target.store_name, document_id)
-            del indexed[document_id]
-        changed = [
-            document_id
-            for document_id, content in current.items()
-            if document_id not in indexed or indexed[document_id].content_hash != content
-        ]
-        plans = [
-            plan_document(document, target)
-            for document in catalog.get_documents(collection.name, changed)
-        ]
-        progress.add_total(chunks=sum(len(plan.chunks) for plan in plans))
-        failures = _index_plans(context, target, plans, progress, should_stop=should_stop)
-        if failures:
-            raise RuntimeError(f"{len(failures)} documents failed: " + "; ".join(failures))
-        indexed.update((plan.document.id, plan.indexed) for plan in plans)
-        retired = catalog.complete_reindex(collection.name, job.id, indexed)
+        if gone:
+            catalog.forget_reindexed(reindex_id, gone)
+        index_unrecorded(
+            [
+                document_id
+                for document_id, content in current.items()
+                if document_id not in recorded or recorded[document_id].content_hash != content
+            ]
+        )
+        retired = catalog.complete_reindex(collection.name, reindex_id)
         if retired is not None:
             context.store.drop_collection(retired)
             catalog.finish_job(job.id)
             return JobStatus.SUCCEEDED
+
+
+@dataclass(slots=True)
+class _IndexUnrecorded:
+    """Index those of some documents whose current text the re-index has not recorded yet;
+    the others count as done, with the chunks recorded for them."""
+
+    context: IngestContext
+    target: IndexTarget
+    progress: _JobProgress
+    should_stop: Callable[[], bool]
+    should_yield: Callable[[], bool]
+
+    def __call__(self, document_ids: Sequence[str]) -> None:
+        catalog = self.context.catalog
+        assert self.target.reindex_job is not None
+        recorded = catalog.reindexed_documents(self.target.reindex_job)
+        plans: list[DocumentPlan] = []
+        done_chunks: list[int] = []
+        for document in catalog.get_documents(self.target.collection.name, document_ids):
+            written = recorded.get(document.id)
+            if written is not None and written.content_hash == document.content_hash:
+                done_chunks.append(written.chunk_count)
+            else:
+                plans.append(plan_document(document, self.target))
+        self.progress.add_total(chunks=sum(done_chunks) + sum(len(plan.chunks) for plan in plans))
+        self.progress.add(documents=len(done_chunks), chunks=sum(done_chunks))
+        failures = _index_plans(
+            self.context,
+            self.target,
+            plans,
+            self.progress,
+            should_stop=self.should_stop,
+            should_yield=self.should_yield,
+        )
+        if failures:
+            raise RuntimeError(f"{len(failures)} documents failed: " + "; ".join(failures))
 
 
 class _JobProgress:
@@ -437,7 +500,7 @@ def _index_plans(
         chunks_before = progress.chunks_done
         try:
             _index_documents(context, target, group, progress)
-        except (Unavailable, CollectionRebuilt):
+        except (Unavailable, CollectionRebuilt, ReindexGivenUp):
             raise
         except Exception as exc:
             if len(group) == 1:
@@ -447,7 +510,7 @@ def _index_plans(
             for plan in group:
                 try:
                     _index_documents(context, target, [plan], progress)
-                except (Unavailable, CollectionRebuilt):
+                except (Unavailable, CollectionRebuilt, ReindexGivenUp):
                     raise
                 except Exception as document_exc:
                     failures.append(_fail_document(context, target, plan, document_exc, progress))
@@ -477,7 +540,7 @@ def _fail_document(
 ) -> str:
     logger.error("document %s failed", plan.document.id, exc_info=exc)
     error = f"{type(exc).__name__}: {exc}"
-    if target.serving:
+    if target.reindex_job is None:
         context.catalog.mark_document_failed(target.collection.name, plan.document.id, error=error)
     progress.add(documents=1)
     return f"{plan.document.id}: {error}"
@@ -503,13 +566,17 @@ def _index_documents(
     """Embed and write the documents' chunks in batches, then drop their stale points.
 
     CollectionRebuilt when the target's store collection is gone because a re-index
-    replaced it (any other missing collection is NotFound).
+    replaced it, ReindexGivenUp when the re-index it was filling was given up (any other
+    missing collection is NotFound).
     """
     try:
         _write_documents(context, target, plans, progress)
     except NotFound:
         current = context.catalog.get_collection(target.collection.name)
-        if current.store_name != target.store_name:
+        if target.reindex_job is not None:
+            if current.reindex is None or current.reindex.job_id != target.reindex_job:
+                raise ReindexGivenUp(target.reindex_job) from None
+        elif current.store_name != target.store_name:
             raise CollectionRebuilt(target.store_name) from None
         raise
 
@@ -556,8 +623,10 @@ def _write_documents(
         context.store.delete_document(
             target.store_name, plan.document.id, from_chunk=len(plan.chunks)
         )
-        if target.serving:
-            written = plan.indexed
+        written = plan.indexed
+        if target.reindex_job is not None:
+            context.catalog.record_reindexed(target.reindex_job, plan.document.id, written)
+        else:
             context.catalog.mark_document_indexed(
                 collection,
                 plan.document.id,

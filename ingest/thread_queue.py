@@ -28,8 +28,8 @@ class ThreadJobQueue:
 
     A job that has run for `slice_s` while others wait goes to the back of the queue at its
     next document boundary (what it indexed stays; it resumes with the rest), so one big
-    import cannot hold every other collection's ingestion. One document is never cut, and a
-    re-index is not sliced at all (see pipeline.run_job).
+    import or re-index cannot hold every other collection's ingestion. One document is never
+    cut (see pipeline.run_job).
 
     A backing-service outage is retried with backoff (`retry_delays_s`), then the job is
     failed; the count of tries goes with the job across its slices, and a slice's clock starts

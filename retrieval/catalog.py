@@ -476,6 +476,22 @@ class JobDocumentRow(Base):
     document_id: Mapped[str] = mapped_column(String(256))
 
 
+class ReindexedDocumentRow(Base):
+    """What a re-index has written into its next store collection for one document, kept
+    until the re-index swaps in or is given up: its parts share the documents through it,
+    and a re-index resumed after an interruption skips what it holds."""
+
+    __tablename__ = "reindexed_documents"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    """The re-index's own job (the one its parts belong to)."""
+    document_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    word_pieces: Mapped[int] = mapped_column(Integer)
+    unknown_word_pieces: Mapped[int] = mapped_column(Integer)
+
+
 class ApiKeyRow(Base):
     """An API key: its public id and the SHA-256 of its token (never the token)."""
 
@@ -815,7 +831,9 @@ class Catalog:
         """Open the next generation of the collection's vectors and queue the job that fills it.
 
         The collection keeps serving from its current store collection until
-        `complete_reindex`. One re-index at a time: Conflict while one is under way.
+        `complete_reindex`. One re-index at a time: Conflict while one is under way. More
+        documents than `job_part_documents` make a job of parts, each a share of the
+        documents as they are now (`runnable_job_ids` lists what to queue).
         """
         with self._session(write=True) as session:
             row = _require_collection(session, name, lock=True)
@@ -824,20 +842,19 @@ class Catalog:
                     f"collection {name!r} is being re-indexed (job {row.reindex['job_id']}); "
                     "change its model, term map or chunking again once that job has finished"
                 )
-            documents = session.scalar(
-                select(func.count()).where(DocumentRow.collection_id == row.id)
+            document_ids = list(
+                session.scalars(
+                    select(DocumentRow.document_id)
+                    .where(DocumentRow.collection_id == row.id)
+                    .order_by(DocumentRow.document_id)
+                )
             )
-            job = JobRow(
-                id=str(uuid.uuid4()),
-                collection_id=row.id,
-                kind=JobKind.REINDEX.value,
-                status=JobStatus.QUEUED.value,
-                documents_total=documents or 0,
-                documents_done=0,
-                chunks_total=0,
-                chunks_done=0,
-            )
+            job = _new_job(row.id, JobKind.REINDEX, document_ids)
             session.add(job)
+            session.flush()
+            self._split_into_parts(
+                session, job, document_ids, lambda share: _new_job(row.id, JobKind.REINDEX, share)
+            )
             row.generation += 1
             reindex = Reindex(job_id=job.id, store_name=new_store_name(row.name), settings=settings)
             row.reindex = {
@@ -859,23 +876,76 @@ class Catalog:
             )
             return {document_id: content for document_id, content in rows}
 
-    def complete_reindex(
-        self, name: str, job_id: str, indexed: Mapping[str, IndexedDocument]
-    ) -> str | None:
+    def record_reindexed(self, job_id: str, document_id: str, written: IndexedDocument) -> None:
+        """Record what the re-index of job `job_id` wrote for a document (replacing what it
+        wrote for an earlier text of it)."""
+        with self._session(write=True) as session:
+            session.execute(
+                _upsert_reindexed(session),
+                [
+                    {
+                        "job_id": job_id,
+                        "document_id": document_id,
+                        "content_hash": written.content_hash,
+                        "chunk_count": written.chunk_count,
+                        "word_pieces": written.word_pieces,
+                        "unknown_word_pieces": written.unknown_word_pieces,
+                    }
+                ],
+            )
+
+    def reindexed_documents(self, job_id: str) -> dict[str, IndexedDocument]:
+        """What the re-index of job `job_id` has written so far: document id -> record."""
+        with self._session(write=False) as session:
+            return _reindexed_documents(session, job_id)
+
+    def forget_reindexed(self, job_id: str, document_ids: Sequence[str]) -> None:
+        """Drop the records of documents deleted since the re-index wrote them."""
+        with self._session(write=True) as session:
+            session.execute(
+                delete(ReindexedDocumentRow).where(
+                    ReindexedDocumentRow.job_id == job_id,
+                    ReindexedDocumentRow.document_id.in_(document_ids),
+                )
+            )
+
+    def finish_reindex_part(self, part_id: str) -> bool:
+        """Mark a re-index's part succeeded, unless it is the last of its parts unfinished:
+        then leave it running and return True, and the caller swaps the re-index in (one part
+        does, whichever order they end in) and finishes the part after."""
+        with self._session(write=True) as session:
+            part, _ = _require_job(session, part_id, lock=True)
+            session.scalars(select(JobRow.id).where(JobRow.id == part.parent_id).with_for_update())
+            others_unfinished = session.scalar(
+                select(func.count()).where(
+                    JobRow.parent_id == part.parent_id,
+                    JobRow.id != part.id,
+                    JobRow.status.in_(_UNFINISHED),
+                )
+            )
+            if not others_unfinished:
+                return True
+            part.status = JobStatus.SUCCEEDED.value
+            part.finished_at = utc_now()
+            return False
+
+    def complete_reindex(self, name: str, job_id: str) -> str | None:
         """Swap the re-indexed vectors in, if they hold exactly the documents stored now.
 
-        Compare-and-swap, in one transaction: when `indexed` (what the job wrote) matches
-        every document's current content, the collection takes the re-index's settings and
-        store collection, and its documents the counts of the new model; the old store
-        collection's name is returned for the caller to drop. When a document was added,
-        changed or deleted meanwhile, nothing changes and None is returned: index the
-        difference and call again. NotFound when the re-index is no longer this job's.
+        Compare-and-swap, in one transaction: when what the re-index of job `job_id` recorded
+        (`record_reindexed`) matches every document's current content, the collection takes
+        the re-index's settings and store collection, and its documents the counts of the new
+        model; the old store collection's name is returned for the caller to drop. When a
+        document was added, changed or deleted meanwhile, nothing changes and None is
+        returned: index the difference and call again. NotFound when the re-index is no
+        longer this job's.
         """
         with self._session(write=True, counts_of=name) as session:
             row = _require_collection(session, name, lock=True)
             reindex = _reindex(row.reindex)
             if reindex is None or reindex.job_id != job_id:
                 raise NotFound(f"collection {name!r} has no re-index by job {job_id!r}")
+            indexed = _reindexed_documents(session, job_id)
             rows = {
                 document.document_id: document
                 for document in session.scalars(
@@ -907,6 +977,7 @@ class Catalog:
             row.chunk_overlap_sentences = settings.chunk_overlap_sentences
             row.store_name = reindex.store_name
             row.reindex = None
+            _forget_reindex(session, job_id)
             return retired
 
     def abandon_reindex(self, name: str, job_id: str) -> str | None:
@@ -917,6 +988,7 @@ class Catalog:
             if row is None or reindex is None or reindex.job_id != job_id:
                 return None
             row.reindex = None
+            _forget_reindex(session, job_id)
             return reindex.store_name
 
     def document_count(self, name: str) -> int:
@@ -988,28 +1060,47 @@ class Catalog:
             unchanged_ids = {
                 doc.id for doc in ordered if rows[doc.id].indexed_hash == hashes[doc.id]
             }
-            job = _new_ingest_job(coll.id, documents, unchanged_ids)
+            document_ids = [doc.id for doc in documents]
+            job = _new_ingest_job(coll.id, document_ids, unchanged_ids)
             session.add(job)
             session.flush()  # the mappers have no relationships, so order the inserts here
-            part_size = self._job_part_documents
-            if part_size is None or len(documents) <= part_size:
-                _add_job_documents(session, job.id, documents)
-            else:
-                shares = [
-                    documents[start : start + part_size]
-                    for start in range(0, len(documents), part_size)
-                ]
-                job.parts = len(shares)
-                for index, share in enumerate(shares):
-                    part = _new_ingest_job(coll.id, share, unchanged_ids, parent_id=job.id)
-                    # A microsecond apart, after their job: parts list in the order they
-                    # hold the documents (created_at orders jobs).
-                    part.created_at = job.created_at + timedelta(microseconds=index + 1)
-                    session.add(part)
-                    session.flush()
-                    _add_job_documents(session, part.id, share)
+            if not self._split_into_parts(
+                session,
+                job,
+                document_ids,
+                lambda share: _new_ingest_job(coll.id, share, unchanged_ids),
+            ):
+                _add_job_documents(session, job.id, document_ids)
             session.flush()
             return _job_record(coll.name, job, session)
+
+    def _split_into_parts(
+        self,
+        session: Session,
+        job: JobRow,
+        document_ids: Sequence[str],
+        new_part: Callable[[Sequence[str]], JobRow],
+    ) -> bool:
+        """Give `job` part jobs (made by `new_part`) of at most `job_part_documents` of the
+        documents each, when it has more; whether it was split."""
+        part_size = self._job_part_documents
+        if part_size is None or len(document_ids) <= part_size:
+            return False
+        shares = [
+            document_ids[start : start + part_size]
+            for start in range(0, len(document_ids), part_size)
+        ]
+        job.parts = len(shares)
+        for index, share in enumerate(shares):
+            part = new_part(share)
+            part.parent_id = job.id
+            # A microsecond apart, after their job: parts list in the order they hold the
+            # documents (created_at orders jobs).
+            part.created_at = job.created_at + timedelta(microseconds=index + 1)
+            session.add(part)
+            session.flush()
+            _add_job_documents(session, part.id, share)
+        return True
 
     def get_document(self, collection: str, document_id: str) -> DocumentRecord:
         with self._session(write=False) as session:
@@ -1473,6 +1564,40 @@ def _insert_skipping_existing_documents(session: Session) -> Executable:
     )
 
 
+def _upsert_reindexed(session: Session) -> Executable:
+    """INSERT INTO reindexed_documents ... ON CONFLICT DO UPDATE, in the session's dialect."""
+    insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )(ReindexedDocumentRow)
+    return insert.on_conflict_do_update(
+        index_elements=["job_id", "document_id"],
+        set_={
+            column: insert.excluded[column]
+            for column in ("content_hash", "chunk_count", "word_pieces", "unknown_word_pieces")
+        },
+    )
+
+
+def _reindexed_documents(session: Session, job_id: str) -> dict[str, IndexedDocument]:
+    rows = session.scalars(
+        select(ReindexedDocumentRow).where(ReindexedDocumentRow.job_id == job_id)
+    )
+    return {
+        row.document_id: IndexedDocument(
+            content_hash=row.content_hash,
+            chunk_count=row.chunk_count,
+            word_pieces=row.word_pieces,
+            unknown_word_pieces=row.unknown_word_pieces,
+        )
+        for row in rows
+    }
+
+
+def _forget_reindex(session: Session, job_id: str) -> None:
+    """A re-index swapped in or given up: its records have served."""
+    session.execute(delete(ReindexedDocumentRow).where(ReindexedDocumentRow.job_id == job_id))
+
+
 def _find_collection(session: Session, name: str, *, lock: bool = False) -> CollectionRow | None:
     query = select(CollectionRow).where(CollectionRow.name == name)
     return session.scalars(query.with_for_update() if lock else query).one_or_none()
@@ -1521,32 +1646,34 @@ def _index_state(row: DocumentRow | None) -> IndexState | None:
     return IndexState(DocumentStatus(row.status), row.indexed_hash, row.chunk_count)
 
 
-def _new_ingest_job(
-    collection_id: int,
-    documents: Sequence[DocumentInput],
-    unchanged_ids: set[str],
-    *,
-    parent_id: str | None = None,
-) -> JobRow:
+def _new_job(collection_id: int, kind: JobKind, document_ids: Sequence[str]) -> JobRow:
     return JobRow(
         id=str(uuid.uuid4()),
         collection_id=collection_id,
+        kind=kind.value,
         status=JobStatus.QUEUED.value,
         created_at=utc_now(),
-        documents_total=len(documents),
+        documents_total=len(document_ids),
         documents_done=0,
-        documents_unchanged=sum(doc.id in unchanged_ids for doc in documents),
+        documents_unchanged=0,
         chunks_total=0,
         chunks_done=0,
         parts=0,
-        parent_id=parent_id,
     )
 
 
-def _add_job_documents(session: Session, job_id: str, documents: Sequence[DocumentInput]) -> None:
+def _new_ingest_job(
+    collection_id: int, document_ids: Sequence[str], unchanged_ids: set[str]
+) -> JobRow:
+    job = _new_job(collection_id, JobKind.INGEST, document_ids)
+    job.documents_unchanged = sum(document_id in unchanged_ids for document_id in document_ids)
+    return job
+
+
+def _add_job_documents(session: Session, job_id: str, document_ids: Sequence[str]) -> None:
     session.add_all(
-        JobDocumentRow(job_id=job_id, position=position, document_id=doc.id)
-        for position, doc in enumerate(documents)
+        JobDocumentRow(job_id=job_id, position=position, document_id=document_id)
+        for position, document_id in enumerate(document_ids)
     )
 
 

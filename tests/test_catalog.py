@@ -466,14 +466,17 @@ def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: C
     hash_a = catalog.get_document("kb", "a").content_hash
 
     # A document staged meanwhile: the swap is refused until the re-index holds it too.
+    catalog.record_reindexed(job.id, "a", indexed(hash_a))
     catalog.stage_documents("kb", [DocumentInput(id="b", text="beta")])
-    assert catalog.complete_reindex("kb", job.id, {"a": indexed(hash_a)}) is None
+    assert catalog.complete_reindex("kb", job.id) is None
     assert catalog.get_collection("kb").store_name == created.store_name
     hash_b = catalog.get_document("kb", "b").content_hash
+    catalog.record_reindexed(job.id, "b", indexed("an earlier text of b"))
+    assert catalog.complete_reindex("kb", job.id) is None  # b's record is of another text
+    catalog.record_reindexed(job.id, "b", indexed(hash_b, chunks=3))
+    assert set(catalog.reindexed_documents(job.id)) == {"a", "b"}
 
-    retired = catalog.complete_reindex(
-        "kb", job.id, {"a": indexed(hash_a), "b": indexed(hash_b, chunks=3)}
-    )
+    retired = catalog.complete_reindex("kb", job.id)
 
     assert retired == created.store_name
     collection = catalog.get_collection("kb")
@@ -486,8 +489,9 @@ def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: C
     document = catalog.get_document("kb", "b")
     assert (document.status, document.chunk_count, document.indexed_hash) == ("indexed", 3, hash_b)
     assert catalog.language_counts("kb") == (14, 2)
+    assert catalog.reindexed_documents(job.id) == {}  # the records have served
     with pytest.raises(NotFound, match="no re-index by job"):
-        catalog.complete_reindex("kb", job.id, {})
+        catalog.complete_reindex("kb", job.id)
 
 
 def test_an_abandoned_reindex_leaves_the_collection_as_it_was(catalog: Catalog) -> None:
@@ -495,10 +499,13 @@ def test_an_abandoned_reindex_leaves_the_collection_as_it_was(catalog: Catalog) 
     settings = IndexSettings(
         model="m", dimension=8, term_map={}, chunk_max_tokens=100, chunk_overlap_sentences=0
     )
+    catalog.stage_documents("kb", [DocumentInput(id="a", text="alpha")])
     reindex, job = catalog.start_reindex("kb", settings)
+    catalog.record_reindexed(job.id, "a", indexed(catalog.get_document("kb", "a").content_hash))
 
     assert catalog.abandon_reindex("kb", "another-job") is None
     assert catalog.abandon_reindex("kb", job.id) == reindex.store_name
+    assert catalog.reindexed_documents(job.id) == {}
 
     after = catalog.get_collection("kb")
     assert (after.model, after.store_name, after.reindex) == (before.model, before.store_name, None)
@@ -519,7 +526,8 @@ def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> 
             model="m", dimension=8, term_map={}, chunk_max_tokens=100, chunk_overlap_sentences=0
         ),
     )
-    catalog.complete_reindex("kb", job.id, {"a": indexed(hash_a, chunks=2)})
+    catalog.record_reindexed(job.id, "a", indexed(hash_a, chunks=2))
+    catalog.complete_reindex("kb", job.id)
 
     catalog.mark_document_indexed(
         "kb", "a", indexed_hash=hash_a, chunk_count=9, store_name=old_store
@@ -622,3 +630,45 @@ def test_a_job_of_parts_succeeds_when_every_part_does(catalog: Catalog) -> None:
     assert (ended.status, ended.error, ended.parts) == (JobStatus.SUCCEEDED, None, 3)
     small = parted.stage_documents("kb", [doc("one")])
     assert (small.parts, parted.runnable_job_ids(small)) == (0, [small.id])
+
+
+def test_a_large_reindex_is_split_into_parts_and_the_last_to_end_swaps_it_in(
+    catalog: Catalog,
+) -> None:
+    parted = Catalog(engine=catalog.engine, job_part_documents=2)
+    before = parted.create_collection(spec("kb"))
+    parted.stage_documents("kb", [doc(f"d{n}") for n in range(5)])
+    settings = IndexSettings(
+        model="m", dimension=8, term_map={}, chunk_max_tokens=100, chunk_overlap_sentences=0
+    )
+
+    reindex, job = parted.start_reindex("kb", settings)
+    parts = parted.runnable_job_ids(job)
+
+    assert (job.kind, job.parts, job.documents_total) == (JobKind.REINDEX, 3, 5)
+    assert [parted.get_job(part).kind for part in parts] == [JobKind.REINDEX] * 3
+    assert [parted.job_document_ids(part) for part in parts] == [
+        ["d0", "d1"],
+        ["d2", "d3"],
+        ["d4"],
+    ]
+    # Parts end in any order; each but the last is marked succeeded; the last stays running
+    # until it has swapped the re-index in.
+    for part in parts:
+        parted.start_job(part, chunks_total=1)
+    assert parted.finish_reindex_part(parts[2]) is False
+    assert parted.finish_reindex_part(parts[0]) is False
+    assert parted.get_job(job.id).status is JobStatus.RUNNING
+    assert parted.finish_reindex_part(parts[1]) is True
+    assert parted.get_job(parts[1]).status is JobStatus.RUNNING
+
+    for document_id in (f"d{n}" for n in range(5)):
+        parted.record_reindexed(
+            job.id, document_id, indexed(parted.get_document("kb", document_id).content_hash)
+        )
+    assert parted.complete_reindex("kb", job.id) == before.store_name
+    parted.finish_job(parts[1])
+
+    ended = parted.get_job(job.id)
+    assert (ended.status, ended.documents_total) == (JobStatus.SUCCEEDED, 5)
+    assert parted.get_collection("kb").store_name == reindex.store_name

@@ -212,11 +212,15 @@ def test_a_sweep_that_resends_a_stalled_job_still_resends_a_lost_queued_one(
         services.close()
 
 
-def test_a_large_job_is_shared_by_workers(celery_settings: Settings, models: ModelRegistry) -> None:
+def test_a_large_job_and_a_large_reindex_are_shared_by_workers(
+    celery_settings: Settings, models: ModelRegistry
+) -> None:
     """Parts of one job go to whichever worker is free: a worker of two threads (`semsearch
     worker --concurrency 2`) runs two at once. Two worker processes would need a Qdrant
     server to share, which this machine lacks; two Celery workers in one process share the
-    Redis transport's poller and disturb each other, so the threads stand in for them."""
+    Redis transport's poller and disturb each other, so the threads stand in for them. A
+    re-index of as many documents is split the same way; the last of its parts to end swaps
+    the new vectors in."""
     settings = celery_settings.model_copy(update={"job_part_documents": 6})
     ran_on: dict[str, int] = {}
 
@@ -243,6 +247,17 @@ def test_a_large_job_is_shared_by_workers(celery_settings: Settings, models: Mod
             assert response.json()["parts"] == 4
             job = wait_for_job(client, response.json()["id"])
             count = client.get("/collections/kb").json()["document_count"]
+            ingest_threads = set(ran_on.values())
+            ran_on.clear()
+
+            patched = client.patch("/collections/kb", json={"model": MULTILINGUAL_E5_SMALL.name})
+            assert patched.status_code == 200, patched.text
+            reindex = wait_for_job(client, patched.json()["reindex"]["job_id"])
+            collection = client.get("/collections/kb").json()
+            services: Services = client.app.state.services  # type: ignore[attr-defined]
+            stored = services.catalog.get_collection("kb")
+            points = services.store.count(stored.store_name)
+            hits = search(client, "bolt 7 of frame 5", top_k=3)["hits"]
     finally:
         task_prerun.disconnect(record)
 
@@ -250,5 +265,13 @@ def test_a_large_job_is_shared_by_workers(celery_settings: Settings, models: Mod
     assert job["documents_done"] == len(documents)
     assert job["chunks_done"] == job["chunks_total"] > len(documents)
     assert count == len(documents)
-    assert len(ran_on) == 4  # each part ran once
+    assert len(set(ingest_threads)) == 2
+
+    assert reindex["status"] == "succeeded", reindex
+    assert (reindex["kind"], reindex["parts"]) == ("reindex", 4)
+    assert reindex["documents_done"] == len(documents)
+    assert reindex["chunks_done"] == reindex["chunks_total"] == points
+    assert (collection["model"], collection["reindex"]) == (MULTILINGUAL_E5_SMALL.name, None)
+    assert {hit["document_id"] for hit in hits} & {"manual-5"}
+    assert len(ran_on) == 4  # each part of the re-index ran once
     assert len(set(ran_on.values())) == 2

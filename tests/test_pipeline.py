@@ -60,7 +60,7 @@ def target(models: ModelRegistry) -> Callable[[int], IndexTarget]:
             collection=chosen,
             model=models.get(chosen.model),
             term_map=TermMap(chosen.term_map),
-            serving=True,
+            reindex_job=None,
             document_vectors=True,
         )
 

@@ -331,11 +331,11 @@ def test_a_big_import_lets_a_small_job_of_another_collection_run_first(
         assert search(api, "when does depot 7 open", name="big")["hits"]
 
 
-def test_a_reindex_with_jobs_waiting_runs_to_its_end_and_embeds_each_chunk_once(
+def test_a_reindex_lets_waiting_jobs_run_between_its_turns_and_embeds_each_chunk_once(
     tmp_path: Path, models: ModelRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A re-index keeps its progress in memory: were it sliced like an import, each of its
-    turns would embed the collection again from the start."""
+    """A re-index records each document it has written: a turn resumes where the last one
+    stopped, and the small jobs submitted meanwhile do not wait for the whole re-index."""
     e5 = models.get("multilingual-e5-small")
     embedded: list[str] = []
     encode_passages = e5.encode_passages
@@ -361,15 +361,18 @@ def test_a_reindex_with_jobs_waiting_runs_to_its_end_and_embeds_each_chunk_once(
             api.post("/collections/small/documents", json={"documents": [document]}).json()
             for document in DOCUMENTS
         ]
-        assert api.get(f"/jobs/{reindex_id}").json()["status"] == "running"
+        for job in waiting:
+            assert wait_for_job(api, job["id"])["status"] == "succeeded"
+        assert api.get(f"/jobs/{reindex_id}").json()["status"] == "running", (
+            "the small jobs waited for the whole re-index"
+        )
 
         reindex = wait_for_job(api, reindex_id)
         assert reindex["status"] == "succeeded", reindex
         assert len(embedded) == reindex["chunks_total"] == reindex["chunks_done"]
+        assert reindex["documents_done"] == 300
         assert len(embedded) >= 300
         assert len(set(embedded)) == len(embedded)
-        for job in waiting:
-            assert wait_for_job(api, job["id"])["status"] == "succeeded"
         assert api.get("/collections/kb").json()["model"] == "multilingual-e5-small"
 
 
@@ -409,3 +412,41 @@ def test_an_outage_fails_sliced_jobs_once_their_tries_are_spent(
         if queue is not None:
             queue.close()
         services.close()
+
+
+def test_a_part_that_fails_gives_the_whole_reindex_up(
+    settings: Settings, models: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No text makes a bundled model's encode fail for real, so one document's encode is
+    made to raise: the re-index of parts must not half-switch the collection."""
+    e5 = models.get("multilingual-e5-small")
+    encode_passages = e5.encode_passages
+
+    def fails_on_note_3(texts: list[str]) -> Any:
+        if any(text.startswith("Note 3:") for text in texts):
+            raise ValueError("the model could not encode this text")
+        return encode_passages(texts)
+
+    parted = settings.model_copy(update={"job_part_documents": 2})
+    with TestClient(create_app(parted, models=models)) as api:
+        create_collection(api, threshold=-1, mode="dense")
+        ingest(api, depot_notes(6))
+        services: Services = api.app.state.services  # type: ignore[attr-defined]
+        before = services.catalog.get_collection("kb")
+        monkeypatch.setattr(e5, "encode_passages", fails_on_note_3)
+
+        patched = api.patch("/collections/kb", json={"model": "multilingual-e5-small"}).json()
+        new_store = services.catalog.get_collection("kb").reindex
+        reindex = wait_for_job(api, patched["reindex"]["job_id"])
+
+        assert new_store is not None
+        assert (reindex["status"], reindex["parts"]) == ("failed", 3)
+        assert "note-3: ValueError: the model could not encode this text" in reindex["error"]
+        collection = api.get("/collections/kb").json()
+        assert (collection["model"], collection["reindex"]) == ("all-MiniLM-L6-v2", None)
+        assert services.catalog.get_collection("kb").store_name == before.store_name
+        assert not services.store.collection_exists(new_store.store_name)
+        assert services.catalog.reindexed_documents(reindex["id"]) == {}
+        assert services.catalog.unfinished_job_ids() == []
+        hits = search(api, "When does depot 4 open?", top_k=1)["hits"]
+        assert [hit["document_id"] for hit in hits] == ["note-4"]
