@@ -222,6 +222,10 @@ class OnnxEngine:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Pool threads sleep between runs instead of spinning: spinning, they kept both cores
+        # busy for a lone client (14 core-ms per HTTP search against 10 without) and took
+        # them from request threads and ingestion, for about 2 ms less per search.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
