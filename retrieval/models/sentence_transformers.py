@@ -123,8 +123,9 @@ class SentenceTransformerEngine:
         return np.asarray(matrix, dtype=np.float32)
 
     def pause_between_layers(self, pause: Callable[[], None]) -> None:
-        """A forward hook on each layer of the model's first stack of layers (BERT's
-        ``encoder.layer``); a model without such a stack never pauses."""
+        """A forward hook after each block of each layer of the model's first stack of layers
+        (BERT's ``encoder.layer``: attention, intermediate, output), so that a waiting query
+        waits for a third of a layer; a model without such a stack never pauses."""
         stack = next(
             (
                 module
@@ -134,7 +135,8 @@ class SentenceTransformerEngine:
             None,
         )
         for layer in stack or ():
-            layer.register_forward_hook(lambda _module, _inputs, _output: pause())
+            for block in list(layer.children()) or [layer]:
+                block.register_forward_hook(lambda _module, _inputs, _output: pause())
 
     def new_tokenizer(self) -> HuggingFaceTokenizer:
         # A copy: the engine's own tokenizer is driven by `encode` in another thread.
