@@ -11,11 +11,15 @@ from retrieval.heap import glibc
 M_ARENA_MAX = -8
 """mallopt's parameter number for the most arenas malloc may make (glibc's malloc.h)."""
 MALLOC_ARENAS = 2
+M_MMAP_THRESHOLD = -3
+"""mallopt's parameter number for the size from which malloc maps a block of its own."""
+MMAP_THRESHOLD_BYTES = 1 << 20
 
 
 def prepare_long_running_process() -> None:
     openmp_waits_passively()
     cap_malloc_arenas()
+    fix_mmap_threshold()
 
 
 def openmp_waits_passively() -> None:
@@ -41,3 +45,20 @@ def cap_malloc_arenas() -> None:
     if "MALLOC_ARENA_MAX" in os.environ or libc is None:
         return
     libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
+def fix_mmap_threshold() -> None:
+    """Give every block of MMAP_THRESHOLD_BYTES or more a memory map of its own, which goes
+    back to the system when freed, unless MALLOC_MMAP_THRESHOLD_ chose.
+
+    glibc raises the threshold whenever such a block is freed (up to 32 MiB), after which the
+    model's activation buffers come from the heap and stay resident after their batch. With
+    the queries of 32-64 clients sharing encodes (all-MiniLM-L6-v2 under torch, 12,507 points,
+    wrk as the client), RSS grew 455-515 MiB over one client's by default and 225-229 MiB with
+    a fixed 1 MiB threshold (setting it also stops the raising), at 77-78 searches/s either
+    way. Elsewhere than glibc nothing is done.
+    """
+    libc = glibc()
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or libc is None:
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)

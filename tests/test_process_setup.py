@@ -80,3 +80,52 @@ def test_freed_heap_in_the_middle_goes_back_to_the_system() -> None:
     )
     freed_kib, released_kib = (int(value) for value in finished.stdout.split())
     assert freed_kib - released_kib > 150_000  # most of the 200 MB freed is no longer resident
+
+
+LARGE_BLOCKS_FREED = """
+import ctypes, sys
+from api.process_setup import fix_mmap_threshold
+if sys.argv[1] == "fixed":
+    fix_mmap_threshold()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0])
+SIZE = 2 << 20  # an activation buffer of a shared query batch, say
+first = libc.malloc(SIZE)
+libc.free(first)  # glibc's own rule raises its threshold above SIZE here
+blocks, pins = [], []
+for _ in range(50):  # about 100 MB, each block followed by a small one that stays in use
+    blocks.append(libc.malloc(SIZE))
+    ctypes.memset(blocks[-1], 1, SIZE)
+    pins.append(libc.malloc(1_000))
+before = rss_kib()
+for block in blocks:
+    libc.free(block)
+print(before, rss_kib())
+"""
+
+
+def resident_after_free(mode: str, **environment: str) -> int:
+    finished = subprocess.run(
+        [sys.executable, "-c", LARGE_BLOCKS_FREED, mode],
+        env={
+            **{key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"},
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    before_kib, after_kib = (int(value) for value in finished.stdout.split())
+    return after_kib - (before_kib - 100_000)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_large_blocks_go_back_to_the_system_when_freed_unless_the_environment_chose() -> None:
+    assert resident_after_free("default") > 80_000  # glibc's own: kept in the heap
+    assert resident_after_free("fixed") < 20_000
+    assert resident_after_free("fixed", MALLOC_MMAP_THRESHOLD_="67108864") > 80_000
