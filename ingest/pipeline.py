@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy
@@ -284,7 +284,7 @@ def _job_exists(catalog: Catalog, job_id: str) -> bool:
 
 def _fail_job(context: IngestContext, job: JobRecord, error: str) -> None:
     if job.kind is JobKind.REINDEX:
-        abandoned = context.catalog.abandon_reindex(job.collection, job.parent_id or job.id)
+        abandoned = context.catalog.abandon_reindex(job.collection, job.whole_id)
         if abandoned is not None:
             context.store.drop_collection(abandoned)
         error = f"re-index given up, the collection keeps its vectors and settings: {error}"
@@ -367,7 +367,7 @@ def reindex_job(
     collection keeps what it had): a collection never half-switches.
     """
     catalog = context.catalog
-    reindex_id = job.parent_id or job.id
+    reindex_id = job.whole_id
     collection = catalog.get_collection(job.collection)
     reindex = collection.reindex
     if reindex is None or reindex.job_id != reindex_id:
@@ -381,13 +381,28 @@ def reindex_job(
     target = IndexTarget.of(built_with, context, reindex_job=reindex_id)
     catalog.start_job(job.id, chunks_total=0)
     progress = _JobProgress(catalog, job.id, documents_done=0)
-    index_unrecorded = _IndexUnrecorded(context, target, progress, should_stop, should_yield)
-    share = (
-        catalog.job_document_ids(job.id)
-        if job.parent_id is not None
-        else list(catalog.document_hashes(collection.name))
-    )
-    index_unrecorded(share)
+
+    def index(document_ids: Sequence[str]) -> None:
+        plans = [
+            plan_document(document, target)
+            for document in catalog.get_documents(collection.name, document_ids)
+        ]
+        progress.add_total(chunks=sum(len(plan.chunks) for plan in plans))
+        failures = _index_plans(
+            context, target, plans, progress, should_stop=should_stop, should_yield=should_yield
+        )
+        if failures:
+            raise RuntimeError(f"{len(failures)} documents failed: " + "; ".join(failures))
+
+    current = catalog.document_hashes(collection.name)
+    recorded = catalog.reindexed_documents(reindex_id)
+    share = catalog.job_document_ids(job.id) if job.parent_id is not None else list(current)
+    pending = _unrecorded(share, current, recorded)
+    done = set(share).intersection(current).difference(pending)
+    done_chunks = sum(recorded[document_id].chunk_count for document_id in done)
+    progress.add_total(chunks=done_chunks)
+    progress.add(documents=len(done), chunks=done_chunks)
+    index(pending)
     if job.parent_id is not None and not catalog.finish_reindex_part(job.id):
         return JobStatus.SUCCEEDED
     while True:
@@ -398,13 +413,7 @@ def reindex_job(
             context.store.delete_document(target.store_name, document_id)
         if gone:
             catalog.forget_reindexed(reindex_id, gone)
-        index_unrecorded(
-            [
-                document_id
-                for document_id, content in current.items()
-                if document_id not in recorded or recorded[document_id].content_hash != content
-            ]
-        )
+        index(_unrecorded(list(current), current, recorded))
         retired = catalog.complete_reindex(collection.name, reindex_id)
         if retired is not None:
             context.store.drop_collection(retired)
@@ -412,41 +421,22 @@ def reindex_job(
             return JobStatus.SUCCEEDED
 
 
-@dataclass(slots=True)
-class _IndexUnrecorded:
-    """Index those of some documents whose current text the re-index has not recorded yet;
-    the others count as done, with the chunks recorded for them."""
-
-    context: IngestContext
-    target: IndexTarget
-    progress: _JobProgress
-    should_stop: Callable[[], bool]
-    should_yield: Callable[[], bool]
-
-    def __call__(self, document_ids: Sequence[str]) -> None:
-        catalog = self.context.catalog
-        assert self.target.reindex_job is not None
-        recorded = catalog.reindexed_documents(self.target.reindex_job)
-        plans: list[DocumentPlan] = []
-        done_chunks: list[int] = []
-        for document in catalog.get_documents(self.target.collection.name, document_ids):
-            written = recorded.get(document.id)
-            if written is not None and written.content_hash == document.content_hash:
-                done_chunks.append(written.chunk_count)
-            else:
-                plans.append(plan_document(document, self.target))
-        self.progress.add_total(chunks=sum(done_chunks) + sum(len(plan.chunks) for plan in plans))
-        self.progress.add(documents=len(done_chunks), chunks=sum(done_chunks))
-        failures = _index_plans(
-            self.context,
-            self.target,
-            plans,
-            self.progress,
-            should_stop=self.should_stop,
-            should_yield=self.should_yield,
+def _unrecorded(
+    document_ids: Sequence[str],
+    current: Mapping[str, str],
+    recorded: Mapping[str, IndexedDocument],
+) -> list[str]:
+    """Those of the documents that exist (`current`: id -> content hash) and whose current
+    text the re-index has not recorded as written."""
+    return [
+        document_id
+        for document_id in document_ids
+        if document_id in current
+        and (
+            document_id not in recorded
+            or recorded[document_id].content_hash != current[document_id]
         )
-        if failures:
-            raise RuntimeError(f"{len(failures)} documents failed: " + "; ".join(failures))
+    ]
 
 
 class _JobProgress:
@@ -623,10 +613,8 @@ def _write_documents(
         context.store.delete_document(
             target.store_name, plan.document.id, from_chunk=len(plan.chunks)
         )
-        written = plan.indexed
-        if target.reindex_job is not None:
-            context.catalog.record_reindexed(target.reindex_job, plan.document.id, written)
-        else:
+        if target.reindex_job is None:
+            written = plan.indexed
             context.catalog.mark_document_indexed(
                 collection,
                 plan.document.id,
@@ -636,7 +624,12 @@ def _write_documents(
                 unknown_word_pieces=written.unknown_word_pieces,
                 store_name=target.store_name,
             )
-        progress.add(documents=1)
+            progress.add(documents=1)
+    if target.reindex_job is not None:  # one transaction for the batch's documents
+        context.catalog.record_reindexed(
+            target.reindex_job, {plan.document.id: plan.indexed for plan in plans}
+        )
+        progress.add(documents=len(plans))
 
 
 class _DocumentMeans:

@@ -318,6 +318,11 @@ class JobRecord:
     parent_id: str | None = None
     """The job this one is a part of, if any."""
 
+    @property
+    def whole_id(self) -> str:
+        """The job the client submitted: the one this is a part of, or this one."""
+        return self.parent_id or self.id
+
 
 def content_hash(doc: DocumentInput) -> str:
     """sha256 (hex) of the canonical JSON of the document's text, title, source and metadata.
@@ -876,9 +881,11 @@ class Catalog:
             )
             return {document_id: content for document_id, content in rows}
 
-    def record_reindexed(self, job_id: str, document_id: str, written: IndexedDocument) -> None:
-        """Record what the re-index of job `job_id` wrote for a document (replacing what it
-        wrote for an earlier text of it)."""
+    def record_reindexed(self, job_id: str, written: Mapping[str, IndexedDocument]) -> None:
+        """Record what the re-index of job `job_id` wrote for documents (document id ->
+        record), replacing what it wrote for earlier texts of them."""
+        if not written:
+            return
         with self._session(write=True) as session:
             session.execute(
                 _upsert_reindexed(session),
@@ -886,11 +893,12 @@ class Catalog:
                     {
                         "job_id": job_id,
                         "document_id": document_id,
-                        "content_hash": written.content_hash,
-                        "chunk_count": written.chunk_count,
-                        "word_pieces": written.word_pieces,
-                        "unknown_word_pieces": written.unknown_word_pieces,
+                        "content_hash": record.content_hash,
+                        "chunk_count": record.chunk_count,
+                        "word_pieces": record.word_pieces,
+                        "unknown_word_pieces": record.unknown_word_pieces,
                     }
+                    for document_id, record in written.items()
                 ],
             )
 
@@ -915,7 +923,7 @@ class Catalog:
         does, whichever order they end in) and finishes the part after."""
         with self._session(write=True) as session:
             part, _ = _require_job(session, part_id, lock=True)
-            session.scalars(select(JobRow.id).where(JobRow.id == part.parent_id).with_for_update())
+            _locked_parent(session, part)
             others_unfinished = session.scalar(
                 select(func.count()).where(
                     JobRow.parent_id == part.parent_id,
@@ -1553,22 +1561,23 @@ class Catalog:
             return _api_key_record(row)
 
 
+def _dialect_insert(session: Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """INSERT INTO `table`, in the session's dialect (for its ON CONFLICT clauses)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def _insert_skipping_existing_documents(session: Session) -> Executable:
     """INSERT INTO documents ... ON CONFLICT DO NOTHING, in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(DocumentRow).on_conflict_do_nothing(
-            index_elements=["collection_id", "document_id"]
-        )
-    return sqlite.insert(DocumentRow).on_conflict_do_nothing(
+    return _dialect_insert(session, DocumentRow).on_conflict_do_nothing(
         index_elements=["collection_id", "document_id"]
     )
 
 
 def _upsert_reindexed(session: Session) -> Executable:
     """INSERT INTO reindexed_documents ... ON CONFLICT DO UPDATE, in the session's dialect."""
-    insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )(ReindexedDocumentRow)
+    insert = _dialect_insert(session, ReindexedDocumentRow)
     return insert.on_conflict_do_update(
         index_elements=["job_id", "document_id"],
         set_={
@@ -1677,15 +1686,20 @@ def _add_job_documents(session: Session, job_id: str, document_ids: Sequence[str
     )
 
 
+def _locked_parent(session: Session, part: JobRow) -> JobRow | None:
+    """The job `part` belongs to, locked (after `part`: every path locks a part first)."""
+    if part.parent_id is None:
+        return None
+    return session.scalars(
+        select(JobRow).where(JobRow.id == part.parent_id).with_for_update()
+    ).one_or_none()
+
+
 def _settle_parent(session: Session, part: JobRow) -> None:
     """End the job `part` belongs to once none of its parts is unfinished: failed with its
     failed parts' errors if any failed, succeeded otherwise. The caller holds `part`'s lock;
     the parent's is taken after it (every path locks a part before its parent)."""
-    if part.parent_id is None:
-        return
-    parent = session.scalars(
-        select(JobRow).where(JobRow.id == part.parent_id).with_for_update()
-    ).one_or_none()
+    parent = _locked_parent(session, part)
     if parent is None or parent.status not in _UNFINISHED:
         return
     siblings = session.execute(

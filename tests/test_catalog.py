@@ -466,14 +466,14 @@ def test_a_reindex_swaps_in_only_when_it_holds_every_current_document(catalog: C
     hash_a = catalog.get_document("kb", "a").content_hash
 
     # A document staged meanwhile: the swap is refused until the re-index holds it too.
-    catalog.record_reindexed(job.id, "a", indexed(hash_a))
+    catalog.record_reindexed(job.id, {"a": indexed(hash_a)})
     catalog.stage_documents("kb", [DocumentInput(id="b", text="beta")])
     assert catalog.complete_reindex("kb", job.id) is None
     assert catalog.get_collection("kb").store_name == created.store_name
     hash_b = catalog.get_document("kb", "b").content_hash
-    catalog.record_reindexed(job.id, "b", indexed("an earlier text of b"))
+    catalog.record_reindexed(job.id, {"b": indexed("an earlier text of b")})
     assert catalog.complete_reindex("kb", job.id) is None  # b's record is of another text
-    catalog.record_reindexed(job.id, "b", indexed(hash_b, chunks=3))
+    catalog.record_reindexed(job.id, {"b": indexed(hash_b, chunks=3)})
     assert set(catalog.reindexed_documents(job.id)) == {"a", "b"}
 
     retired = catalog.complete_reindex("kb", job.id)
@@ -501,7 +501,7 @@ def test_an_abandoned_reindex_leaves_the_collection_as_it_was(catalog: Catalog) 
     )
     catalog.stage_documents("kb", [DocumentInput(id="a", text="alpha")])
     reindex, job = catalog.start_reindex("kb", settings)
-    catalog.record_reindexed(job.id, "a", indexed(catalog.get_document("kb", "a").content_hash))
+    catalog.record_reindexed(job.id, {"a": indexed(catalog.get_document("kb", "a").content_hash)})
 
     assert catalog.abandon_reindex("kb", "another-job") is None
     assert catalog.abandon_reindex("kb", job.id) == reindex.store_name
@@ -526,7 +526,7 @@ def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> 
             model="m", dimension=8, term_map={}, chunk_max_tokens=100, chunk_overlap_sentences=0
         ),
     )
-    catalog.record_reindexed(job.id, "a", indexed(hash_a, chunks=2))
+    catalog.record_reindexed(job.id, {"a": indexed(hash_a, chunks=2)})
     catalog.complete_reindex("kb", job.id)
 
     catalog.mark_document_indexed(
@@ -662,10 +662,13 @@ def test_a_large_reindex_is_split_into_parts_and_the_last_to_end_swaps_it_in(
     assert parted.finish_reindex_part(parts[1]) is True
     assert parted.get_job(parts[1]).status is JobStatus.RUNNING
 
-    for document_id in (f"d{n}" for n in range(5)):
-        parted.record_reindexed(
-            job.id, document_id, indexed(parted.get_document("kb", document_id).content_hash)
-        )
+    parted.record_reindexed(
+        job.id,
+        {
+            document_id: indexed(parted.get_document("kb", document_id).content_hash)
+            for document_id in (f"d{n}" for n in range(5))
+        },
+    )
     assert parted.complete_reindex("kb", job.id) == before.store_name
     parted.finish_job(parts[1])
 

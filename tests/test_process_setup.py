@@ -26,11 +26,15 @@ ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" block per arena, on st
 """
 
 
-def arenas(mode: str, **environment: str) -> int:
-    finished = subprocess.run(
-        [sys.executable, "-c", ARENAS_AFTER_THREADS, mode],
+def run_child(
+    script: str, *arguments: str, unset: str = "", **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """`script` in a Python child process, with `unset` taken out of this environment and
+    `environment` added."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *arguments],
         env={
-            **{key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"},
+            **{key: value for key, value in os.environ.items() if key != unset},
             **environment,
         },
         capture_output=True,
@@ -38,6 +42,10 @@ def arenas(mode: str, **environment: str) -> int:
         timeout=60,
         check=True,
     )
+
+
+def arenas(mode: str, **environment: str) -> int:
+    finished = run_child(ARENAS_AFTER_THREADS, mode, unset="MALLOC_ARENA_MAX", **environment)
     return sum(line.startswith("Arena ") for line in finished.stderr.splitlines())
 
 
@@ -71,13 +79,7 @@ print(freed, rss_kib())
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_freed_heap_in_the_middle_goes_back_to_the_system() -> None:
-    finished = subprocess.run(
-        [sys.executable, "-c", FREED_IN_THE_MIDDLE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    finished = run_child(FREED_IN_THE_MIDDLE)
     freed_kib, released_kib = (int(value) for value in finished.stdout.split())
     assert freed_kib - released_kib > 150_000  # most of the 200 MB freed is no longer resident
 
@@ -109,17 +111,7 @@ print(before, rss_kib())
 
 
 def resident_after_free(mode: str, **environment: str) -> int:
-    finished = subprocess.run(
-        [sys.executable, "-c", LARGE_BLOCKS_FREED, mode],
-        env={
-            **{key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"},
-            **environment,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    finished = run_child(LARGE_BLOCKS_FREED, mode, unset="MALLOC_MMAP_THRESHOLD_", **environment)
     before_kib, after_kib = (int(value) for value in finished.stdout.split())
     return after_kib - (before_kib - 100_000)
 
