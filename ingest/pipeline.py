@@ -405,7 +405,7 @@ def reindex_job(
     index(pending)
     if job.parent_id is not None and not catalog.finish_reindex_part(job.id):
         return JobStatus.SUCCEEDED
-    while True:
+    while not _swapped_in(catalog, collection.name, built_with.store_name):
         current = catalog.document_hashes(collection.name)
         recorded = catalog.reindexed_documents(reindex_id)
         gone = [document_id for document_id in recorded if document_id not in current]
@@ -414,11 +414,24 @@ def reindex_job(
         if gone:
             catalog.forget_reindexed(reindex_id, gone)
         index(_unrecorded(list(current), current, recorded))
-        retired = catalog.complete_reindex(collection.name, reindex_id)
+        try:
+            retired = catalog.complete_reindex(collection.name, reindex_id)
+        except NotFound:
+            if _swapped_in(catalog, collection.name, built_with.store_name):
+                break
+            raise
         if retired is not None:
             context.store.drop_collection(retired)
-            catalog.finish_job(job.id)
-            return JobStatus.SUCCEEDED
+            break
+    catalog.finish_job(job.id)
+    return JobStatus.SUCCEEDED
+
+
+def _swapped_in(catalog: Catalog, collection: str, store_name: str) -> bool:
+    """Whether the re-index filling `store_name` is already the collection's: a job delivered
+    again while it still ran (its heartbeat late) has two runs, and the one that comes second
+    to the swap finds it done and ends succeeded, like the first."""
+    return catalog.get_collection(collection).store_name == store_name
 
 
 def _unrecorded(
@@ -613,23 +626,17 @@ def _write_documents(
         context.store.delete_document(
             target.store_name, plan.document.id, from_chunk=len(plan.chunks)
         )
-        if target.reindex_job is None:
-            written = plan.indexed
-            context.catalog.mark_document_indexed(
-                collection,
-                plan.document.id,
-                indexed_hash=written.content_hash,
-                chunk_count=written.chunk_count,
-                word_pieces=written.word_pieces,
-                unknown_word_pieces=written.unknown_word_pieces,
-                store_name=target.store_name,
-            )
-            progress.add(documents=1)
-    if target.reindex_job is not None:  # one transaction for the batch's documents
-        context.catalog.record_reindexed(
-            target.reindex_job, {plan.document.id: plan.indexed for plan in plans}
-        )
+    written = {plan.document.id: plan.indexed for plan in plans}  # one transaction for all
+    if target.reindex_job is not None:
+        context.catalog.record_reindexed(target.reindex_job, written)
         progress.add(documents=len(plans))
+        return
+    deleted = context.catalog.mark_documents_indexed(
+        collection, written, store_name=target.store_name
+    )
+    for document_id in deleted:  # deleted while its chunks were written: leave no ghosts
+        context.store.delete_document(target.store_name, document_id)
+    progress.add(documents=len(plans) - len(deleted))
 
 
 class _DocumentMeans:

@@ -279,7 +279,8 @@ class DocumentRecord:
 
 @dataclass(frozen=True)
 class IndexedDocument:
-    """What a re-index wrote for one document: the content it embedded and its counts."""
+    """What an ingest or a re-index wrote for one document: the content it embedded and its
+    counts."""
 
     content_hash: str
     chunk_count: int
@@ -1181,39 +1182,42 @@ class Catalog:
             self._language_counts[name] = (generation, now, counts)
         return counts
 
-    def mark_document_indexed(
+    def mark_documents_indexed(
         self,
         collection: str,
-        document_id: str,
+        written: Mapping[str, IndexedDocument],
         *,
-        indexed_hash: str,
-        chunk_count: int,
-        word_pieces: int = 0,
-        unknown_word_pieces: int = 0,
         store_name: str | None = None,
-    ) -> None:
-        """Record that the chunks of `indexed_hash` are in the vector store.
+    ) -> list[str]:
+        """Record, in one transaction, that the chunks of each document's content named in
+        `written` (document id -> what was written) are in the vector store; return the ids
+        of those deleted meanwhile, whose points the caller drops.
 
-        If the document was re-staged with other content meanwhile, it stays 'pending': the
-        newer job will index it. With `store_name`, nothing is recorded unless that store
-        collection still serves the collection: a re-index that completed meanwhile has
-        recorded this document's content with the counts of its own model.
+        A document re-staged with other content meanwhile stays 'pending': the newer job will
+        index it. With `store_name`, nothing is recorded unless that store collection still
+        serves the collection: a re-index that completed meanwhile has recorded these
+        documents' content with the counts of its own model.
         """
+        if not written:
+            return []
         with self._session(write=True, counts_of=collection) as session:
             coll = _require_collection(session, collection, lock=store_name is not None)
             if store_name is not None and coll.store_name != store_name:
-                return
-            row = _require_document(session, coll, document_id, lock=True)
-            row.indexed_hash = indexed_hash
-            row.chunk_count = chunk_count
-            row.word_pieces = word_pieces
-            row.unknown_word_pieces = unknown_word_pieces
-            row.error = None
-            row.status = (
-                DocumentStatus.INDEXED
-                if row.content_hash == indexed_hash
-                else DocumentStatus.PENDING
-            ).value
+                return []
+            rows = _locked_documents(session, coll, list(written))
+            for document_id, row in rows.items():
+                record = written[document_id]
+                row.indexed_hash = record.content_hash
+                row.chunk_count = record.chunk_count
+                row.word_pieces = record.word_pieces
+                row.unknown_word_pieces = record.unknown_word_pieces
+                row.error = None
+                row.status = (
+                    DocumentStatus.INDEXED
+                    if row.content_hash == record.content_hash
+                    else DocumentStatus.PENDING
+                ).value
+            return [document_id for document_id in written if document_id not in rows]
 
     def mark_document_failed(self, collection: str, document_id: str, *, error: str) -> None:
         with self._session(write=True) as session:

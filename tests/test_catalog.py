@@ -82,6 +82,22 @@ def doc(document_id: str, text: str = "Some text.", **fields: object) -> Documen
     return DocumentInput(id=document_id, text=text, **fields)  # type: ignore[arg-type]
 
 
+def mark_indexed(
+    catalog: Catalog,
+    collection: str,
+    document_id: str,
+    indexed_hash: str,
+    chunk_count: int,
+    *,
+    word_pieces: int = 0,
+    unknown: int = 0,
+    store_name: str | None = None,
+) -> list[str]:
+    """Record one document's content as indexed, as an ingest batch records its documents."""
+    written = IndexedDocument(indexed_hash, chunk_count, word_pieces, unknown)
+    return catalog.mark_documents_indexed(collection, {document_id: written}, store_name=store_name)
+
+
 # ------------------------------------------------------------------------------- schema
 
 
@@ -212,7 +228,7 @@ def test_stage_documents_upsert_semantics(catalog: Catalog) -> None:
     assert a.content_hash == content_hash(first[0])
     assert a.created_at.tzinfo is UTC
 
-    catalog.mark_document_indexed("kb", "a", indexed_hash=a.content_hash, chunk_count=3)
+    mark_indexed(catalog, "kb", "a", a.content_hash, chunk_count=3)
     catalog.mark_document_failed("kb", "b", error="embedding failed")
     a = catalog.get_document("kb", "a")
     assert (a.status, a.indexed_hash, a.chunk_count) == (DocumentStatus.INDEXED, a.content_hash, 3)
@@ -245,7 +261,7 @@ def test_indexing_a_stale_hash_leaves_the_document_pending(catalog: Catalog) -> 
     catalog.stage_documents("kb", [doc("a", "old")])
     old_hash = catalog.get_document("kb", "a").content_hash
     catalog.stage_documents("kb", [doc("a", "new")])  # re-uploaded while the first job ran
-    catalog.mark_document_indexed("kb", "a", indexed_hash=old_hash, chunk_count=1)
+    mark_indexed(catalog, "kb", "a", old_hash, chunk_count=1)
     a = catalog.get_document("kb", "a")
     assert (a.status, a.indexed_hash) == (DocumentStatus.PENDING, old_hash)
 
@@ -282,8 +298,15 @@ def test_list_get_and_delete_documents(catalog: Catalog) -> None:
     assert str(raised.value) == "document 'a' does not exist in collection 'kb'"
     with pytest.raises(NotFound, match="document 'a' does not exist in collection 'kb'"):
         catalog.delete_document("kb", "a")
-    with pytest.raises(NotFound, match="document 'zz' does not exist"):
-        catalog.mark_document_indexed("kb", "zz", indexed_hash="0" * 64, chunk_count=1)
+    # One deleted while the chunks were written: the others recorded, its id returned.
+    b_hash = catalog.get_document("kb", "b").content_hash
+    written = {
+        key: IndexedDocument(key_hash, 1, 0, 0)
+        for key, key_hash in (("zz", "0" * 64), ("b", b_hash))
+    }
+    assert catalog.mark_documents_indexed("kb", written) == ["zz"]
+    assert catalog.get_document("kb", "b").status == DocumentStatus.INDEXED
+    assert catalog.document_count("kb") == 4
 
 
 # ------------------------------------------------------------------------------- jobs
@@ -391,9 +414,7 @@ def test_concurrent_writers_and_readers(catalog: Catalog) -> None:
             job = catalog.stage_documents("kb", [doc(f"w{worker}-{i}"), doc("shared", f"{i}")])
             catalog.start_job(job.id, chunks_total=2)
             record = catalog.get_document("kb", f"w{worker}-{i}")
-            catalog.mark_document_indexed(
-                "kb", record.id, indexed_hash=record.content_hash, chunk_count=1
-            )
+            mark_indexed(catalog, "kb", record.id, record.content_hash, chunk_count=1)
             catalog.finish_job(job.id)
 
     def reader() -> None:
@@ -529,9 +550,7 @@ def test_an_ingest_that_a_reindex_overtook_records_nothing(catalog: Catalog) -> 
     catalog.record_reindexed(job.id, {"a": indexed(hash_a, chunks=2)})
     catalog.complete_reindex("kb", job.id)
 
-    catalog.mark_document_indexed(
-        "kb", "a", indexed_hash=hash_a, chunk_count=9, store_name=old_store
-    )
+    mark_indexed(catalog, "kb", "a", hash_a, chunk_count=9, store_name=old_store)
 
     assert catalog.get_document("kb", "a").chunk_count == 2
 
@@ -551,17 +570,13 @@ def test_language_counts_are_reread_only_after_their_collections_documents_chang
     assert catalog.language_counts("kb") == (0, 0)
     # Another collection's documents and any job: the memo stands, no new SUM.
     other_hash = catalog.get_document("other", "a").content_hash
-    catalog.mark_document_indexed(
-        "other", "a", indexed_hash=other_hash, chunk_count=1, word_pieces=9
-    )
+    mark_indexed(catalog, "other", "a", other_hash, chunk_count=1, word_pieces=9)
     catalog.stage_documents("other", [DocumentInput(id="b", text="beta")])
     assert catalog.language_counts("kb") == (0, 0)
     assert sums_read() == 1
     # Its own document indexed: read again at once.
     kb_hash = catalog.get_document("kb", "a").content_hash
-    catalog.mark_document_indexed(
-        "kb", "a", indexed_hash=kb_hash, chunk_count=1, word_pieces=5, unknown_word_pieces=2
-    )
+    mark_indexed(catalog, "kb", "a", kb_hash, chunk_count=1, word_pieces=5, unknown=2)
     assert catalog.language_counts("kb") == (5, 2)
     assert sums_read() == 2
     catalog.delete_document("kb", "a")
@@ -575,9 +590,7 @@ def test_a_large_ingest_is_split_into_parts_that_end_it_together(catalog_url: st
     try:
         catalog.create_collection(spec("kb"))
         earlier = catalog.stage_documents("kb", [doc("d00", "indexed before")])
-        catalog.mark_document_indexed(
-            "kb", "d00", indexed_hash=content_hash(doc("d00", "indexed before")), chunk_count=1
-        )
+        mark_indexed(catalog, "kb", "d00", content_hash(doc("d00", "indexed before")), 1)
         catalog.finish_job(earlier.id)
         documents = [doc("d00", "indexed before")] + [doc(f"d{n:02}") for n in range(1, 25)]
 

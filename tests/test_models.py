@@ -234,6 +234,39 @@ def test_changing_the_model_reembeds_while_the_old_vectors_keep_answering(
     assert late.status == "indexed"
 
 
+def test_a_reindex_delivered_again_while_it_runs_ends_succeeded_once_swapped(
+    services: Services,
+) -> None:
+    """A job whose heartbeat went stale is sent again while its first run still works: the
+    second run swaps the re-index in, and the first, finding it swapped, ends succeeded too."""
+    services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
+    run(services, stage(services, CHINESE_DOCUMENTS))
+    job = services.collections.reindex("kb", IndexChange(model=E5))
+    assert job is not None
+    delivered_again: list[bool] = []
+
+    def run_the_second_delivery_to_its_end() -> bool:
+        if not delivered_again:
+            delivered_again.append(True)
+            run(services, job.id)
+        return False
+
+    run_job(
+        job.id,
+        IngestContext.of(services),
+        final_attempt=True,
+        should_stop=run_the_second_delivery_to_its_end,
+    )
+
+    assert delivered_again
+    finished = services.catalog.get_job(job.id)
+    assert (finished.status, finished.error) == ("succeeded", None)
+    collection = services.catalog.get_collection("kb")
+    assert (collection.model, collection.reindex) == (E5, None)
+    assert services.store.count(collection.store_name) == len(CHINESE_DOCUMENTS)
+    assert services.searcher.search("kb", "苹果手机电池不耐用").hits[0].document_id == "battery"
+
+
 def test_a_second_change_waits_for_the_running_reindex(services: Services) -> None:
     services.collections.create(NewCollection(name="kb", top_k=3))
     run(services, stage(services, CHINESE_DOCUMENTS[:2]))
@@ -421,6 +454,36 @@ def test_a_collection_deleted_and_recreated_mid_job_gets_no_ghost_points(
     assert services.store.count(collection.store_name) == 0
     assert services.searcher.search("kb", "苹果手机电池不耐用").hits == []
     assert services.catalog.document_count("kb") == 0
+
+
+def test_a_document_deleted_while_its_ingest_runs_leaves_no_points_and_fails_nothing(
+    services: Services,
+) -> None:
+    services.collections.create(NewCollection(name="kb", top_k=3, threshold=-1.0))
+    job_id = stage(services, CHINESE_DOCUMENTS)
+
+    def delete_one_document_once() -> bool:
+        if services.catalog.document_count("kb") == len(CHINESE_DOCUMENTS):
+            services.collections.delete_document("kb", "battery")
+        return False
+
+    run_job(
+        job_id,
+        IngestContext.of(services),
+        final_attempt=True,
+        should_stop=delete_one_document_once,
+    )
+
+    job = services.catalog.get_job(job_id)
+    assert (job.status, job.error) == ("succeeded", None)
+    assert job.documents_done == len(CHINESE_DOCUMENTS) - 1
+    store_name = services.catalog.get_collection("kb").store_name
+    assert services.store.count(store_name, document_id="battery") == 0
+    assert services.store.count(store_name) == len(CHINESE_DOCUMENTS) - 1
+    assert all(
+        document.status == "indexed"
+        for document in services.catalog.list_documents("kb", offset=0, limit=50)[0]
+    )
 
 
 def test_a_waiting_query_goes_before_the_next_passage_slice() -> None:

@@ -28,7 +28,7 @@ from retrieval.store import base
 from retrieval.store.base import ChunkPayload, ChunkPoint, VectorStore, point_id
 from tests.conftest import wait_for_job
 from tests.test_auth import bearer, make_key
-from tests.test_catalog import PG_DSN, PG_URL, doc, spec
+from tests.test_catalog import PG_DSN, PG_URL, doc, mark_indexed, spec
 from tests.test_store import ENGINES, chunk, open_engine, unit
 
 # -- the store: what it holds per document, deleting many documents -----------------------
@@ -127,9 +127,7 @@ def index_all(catalog: Catalog, *document_ids: str) -> None:
         "kb", [doc(document_id, f"Text of {document_id}.") for document_id in document_ids]
     )
     for document in catalog.get_documents("kb", document_ids):
-        catalog.mark_document_indexed(
-            "kb", document.id, indexed_hash=document.content_hash, chunk_count=3
-        )
+        mark_indexed(catalog, "kb", document.id, document.content_hash, chunk_count=3)
 
 
 def test_requeue_clears_the_indexed_hash_of_unchanged_documents_only(catalog: Catalog) -> None:
