@@ -384,7 +384,8 @@ class HitPublic(BaseModel):
     )
     dense_score: float = Field(description="Cosine similarity of query and chunk.")
     lexical_score: float | None = Field(
-        description="Share of the query's lexical tokens found in the chunk or its title."
+        description="Share of the query's lexical tokens found in the chunk or its title "
+        "(both in the words of the collection's term map)."
     )
     fused_score: float | None = Field(
         description="Reciprocal rank fusion of both legs: the hits' order (hybrid)."

@@ -453,7 +453,10 @@ class LexicalEncoder:
 
     def query_coverage(self, query_text: str) -> QueryCoverage:
         """Measures how much of this query documents contain (see `QueryCoverage`)."""
-        return QueryCoverage(tokens=frozenset(self.tokens(query_text)), encoder=self)
+        tokens = frozenset(self.tokens(query_text))
+        return QueryCoverage(
+            tokens=tokens, token_ids=frozenset(map(token_id, tokens)), encoder=self
+        )
 
     def _cjk_tokens(self, run: str) -> Iterable[str]:
         strategy = self.cjk_strategy
@@ -491,6 +494,8 @@ class QueryCoverage:
     """
 
     tokens: frozenset[str]
+    token_ids: frozenset[int]
+    """The tokens' ids, as a lexical vector's indices hold them."""
     encoder: LexicalEncoder
 
     def of(self, document_text: str) -> float:
@@ -498,3 +503,10 @@ class QueryCoverage:
             return 0.0
         found = self.tokens.intersection(self.encoder.token_set(document_text))
         return len(found) / len(self.tokens)
+
+    def of_token_ids(self, document_token_ids: frozenset[int]) -> float:
+        """The same share, read from the indices of the document's lexical vector (its
+        distinct token ids) instead of its text."""
+        if not self.token_ids:
+            return 0.0
+        return len(self.token_ids.intersection(document_token_ids)) / len(self.token_ids)

@@ -31,7 +31,7 @@ from retrieval.catalog import Catalog, CollectionMode, CollectionRecord
 from retrieval.errors import Conflict, InvalidInput
 from retrieval.filters import Filter
 from retrieval.language import check_language, query_warning
-from retrieval.lexical import LexicalEncoder
+from retrieval.lexical import LexicalEncoder, QueryCoverage
 from retrieval.models.registry import ModelRegistry
 from retrieval.store.base import StoredHit, VectorStore
 from retrieval.terms import TermMap
@@ -288,7 +288,7 @@ class Searcher:
             )
             coverage = self._lexical.query_coverage(embedded_query)
             hits = [
-                _hit(stored_hit, lexical_score=coverage.of(_lexical_text(stored_hit)))
+                _hit(stored_hit, lexical_score=_coverage_of(coverage, stored_hit))
                 for stored_hit in stored
             ]
         return SearchResult(
@@ -353,7 +353,7 @@ class Searcher:
                 hits.append(
                     _hit(
                         stored_hit,
-                        lexical_score=coverage.of(_lexical_text(stored_hit)),
+                        lexical_score=_coverage_of(coverage, stored_hit),
                         fused_score=stored_hit.score,
                     )
                 )
@@ -362,10 +362,14 @@ class Searcher:
         return hits
 
 
-def _lexical_text(stored: StoredHit) -> str:
-    """What the lexical score reads of a hit: its document's title and the chunk."""
+def _coverage_of(coverage: QueryCoverage, stored: StoredHit) -> float:
+    """The hit's lexical score: the share of the query's tokens in its indexed text, read
+    from its lexical vector; a point without one (a chunk of no tokens, whose empty vector
+    is not stored) has its title and text tokenised instead."""
+    if stored.lexical_token_ids is not None:
+        return coverage.of_token_ids(stored.lexical_token_ids)
     payload = stored.payload
-    return f"{payload.title}\n{payload.text}" if payload.title else payload.text
+    return coverage.of(f"{payload.title}\n{payload.text}" if payload.title else payload.text)
 
 
 def _hit(stored: StoredHit, *, lexical_score: float, fused_score: float | None = None) -> Hit:

@@ -257,6 +257,23 @@ def test_lexical_mode_returns_only_what_the_lexical_leg_finds(shop: TestClient) 
     ] == ("road-shoe")
 
 
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_the_lexical_score_reads_documents_in_the_words_of_the_term_map(
+    api: TestClient, mode: str
+) -> None:
+    """Queries and documents are both rewritten by the term map before they are embedded and
+    tokenised: a query in jargon covers the document that uses the same jargon fully."""
+    create_collection(
+        api, name="support", mode=mode, threshold=-1, term_map={"wifi": "wireless network"}
+    )
+    ingest(api, [{"id": "router", "text": "The wifi drops every night."}], name="support")
+
+    hit = search(api, "wifi drops", name="support")["hits"][0]
+
+    assert hit["text"] == "The wifi drops every night."  # hits keep the original words
+    assert hit["lexical_score"] == 1.0  # wireless, network and drop are all in the chunk
+
+
 def test_identical_hybrid_calls_return_identical_hits(api: TestClient) -> None:
     """Many RRF scores tie (k = 2); ties are broken by cosine, then point id, not by chance."""
     create_collection(api, name="faq", threshold=-1.0, top_k=10, mode="hybrid")

@@ -331,6 +331,14 @@ def test_hybrid_fuses_the_ranks_of_both_legs(store: VectorStore) -> None:
         [2 * term_idf, term_idf, 0.0, 0.5 * term_idf, 0.0], abs=1e-5
     )
     assert documents(store.search("c", unit(1), sparse=QUERY_TERMS, top_k=2)) == ["c", "b"]
+    # Each hit carries its lexical vector's token ids; e has none.
+    assert [hit.lexical_token_ids for hit in hits] == [
+        {10, 20},
+        {10},
+        {30},
+        {20},
+        None,
+    ]
 
 
 def test_hybrid_hit_found_by_the_lexical_leg_alone_has_its_dense_score(
@@ -356,6 +364,8 @@ def test_dense_search_reports_its_score_as_dense_score(store: VectorStore) -> No
     assert documents(hits) == ["a", "b"]
     assert [hit.dense_score for hit in hits] == [hit.score for hit in hits]
     assert [hit.lexical_score for hit in hits] == [None, None]
+    assert [hit.lexical_token_ids for hit in hits] == [{30}, {10}]
+    assert store.search("c", unit(0, 0, 1), top_k=1)[0].lexical_token_ids is None  # e
 
 
 def test_hybrid_filters_both_legs(store: VectorStore) -> None:

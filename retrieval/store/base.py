@@ -139,6 +139,11 @@ class StoredHit:
     lexical_score: float | None
     """Hybrid search: the chunk's score in the lexical leg (0.0 when that leg did not return
     it). Dense search: None."""
+    lexical_token_ids: frozenset[int] | None = None
+    """The indices of the chunk's lexical vector: the token ids of its indexed text (title
+    and chunk, in the words of the term map), returned with the hit so that the search layer
+    reads the query's coverage from them instead of tokenising the text again. None for a
+    point without a lexical vector (a chunk of no tokens)."""
 
 
 class VectorStore(Protocol):
@@ -435,10 +440,21 @@ def dense_hits(points: Sequence[ScoredPointLike], threshold: float | None) -> li
             payload=ChunkPayload.from_dict(point.payload or {}),
             dense_score=float(point.score),
             lexical_score=None,
+            lexical_token_ids=lexical_token_ids_of(point.vector),
         )
         for point in points
         if threshold is None or point.score >= threshold
     ]
+
+
+def lexical_token_ids_of(vector: object) -> frozenset[int] | None:
+    """The indices of the lexical vector an engine returned with a hit (both engines' sparse
+    vectors have `indices`); None when the point has none."""
+    if isinstance(vector, dict):
+        indices = getattr(vector.get(LEXICAL_VECTOR), "indices", None)
+        if indices is not None:
+            return frozenset(indices)
+    return None
 
 
 def dense_vector_of(vector: object, engine: str) -> list[float]:
@@ -467,6 +483,7 @@ def hybrid_hits(
             payload=ChunkPayload.from_dict(point.payload or {}),
             dense_score=dense_score,
             lexical_score=lexical_scores.get(str(point.id), 0.0),
+            lexical_token_ids=lexical_token_ids_of(point.vector),
         )
         for point, dense_score in zip(fused, dense_scores, strict=True)
     ]

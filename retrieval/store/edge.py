@@ -585,6 +585,7 @@ def _dense_fetch(
             query=qe.Query.Nearest(dense, using=using),
             params=params,
             with_payload=True,
+            with_vector=[LEXICAL_VECTOR],
             filter=condition,
             score_threshold=base.engine_threshold(threshold),
         )
@@ -625,7 +626,7 @@ def _hybrid_fetch(
                 qe.Fusion, qe.Fusion.Rrf(k=RRF_K, weights=weights)
             ),  # the stub's union omits Rrf
             with_payload=True,
-            with_vector=[DENSE_VECTOR],
+            with_vector=[DENSE_VECTOR, LEXICAL_VECTOR],
         )
         lexical_request = qe.QueryRequest(
             limit=leg_limit,

@@ -262,6 +262,7 @@ class ServerVectorStore:
                 search_params=self._dense_params,
                 score_threshold=base.engine_threshold(threshold),
                 with_payload=True,
+                with_vectors=[LEXICAL_VECTOR],
             )
             return base.dense_hits(response.points, threshold), len(response.points) < limit
 
@@ -304,7 +305,7 @@ class ServerVectorStore:
                 query=fusion,
                 limit=limit,
                 with_payload=True,
-                with_vector=[DENSE_VECTOR],
+                with_vector=[DENSE_VECTOR, LEXICAL_VECTOR],
             )
             lexical_request = models.QueryRequest(
                 query=lexical_query,
