@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the services that the lifespan built, as Annotated aliases."""
+"""FastAPI dependencies: the services that the lifespan built, as Annotated aliases.
+
+They only read attributes, so they are coroutines: FastAPI runs a plain function dependency
+in its thread pool, a hand-off per dependency per request that cost more than the lookup.
+"""
 
 from __future__ import annotations
 
@@ -15,33 +19,35 @@ from retrieval.search import Searcher
 from retrieval.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_job_queue(request: Request) -> JobQueue:
+async def get_job_queue(request: Request) -> JobQueue:
     job_queue: JobQueue = request.app.state.job_queue
     return job_queue
 
 
-def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
+async def get_catalog(services: Annotated[Services, Depends(get_services)]) -> Catalog:
     return services.catalog
 
 
-def get_searcher(services: Annotated[Services, Depends(get_services)]) -> Searcher:
+async def get_searcher(services: Annotated[Services, Depends(get_services)]) -> Searcher:
     return services.searcher
 
 
-def get_calibrator(services: Annotated[Services, Depends(get_services)]) -> Calibrator:
+async def get_calibrator(services: Annotated[Services, Depends(get_services)]) -> Calibrator:
     return services.calibrator
 
 
-def get_limits(services: Annotated[Services, Depends(get_services)]) -> InputLimits:
+async def get_limits(services: Annotated[Services, Depends(get_services)]) -> InputLimits:
     return services.settings.limits
 
 
-def get_collections(services: Annotated[Services, Depends(get_services)]) -> CollectionManager:
+async def get_collections(
+    services: Annotated[Services, Depends(get_services)],
+) -> CollectionManager:
     return services.collections
 
 
