@@ -976,13 +976,7 @@ class Catalog:
             ):
                 return None
             for document_id, document in rows.items():
-                written = indexed[document_id]
-                document.indexed_hash = written.content_hash
-                document.chunk_count = written.chunk_count
-                document.word_pieces = written.word_pieces
-                document.unknown_word_pieces = written.unknown_word_pieces
-                document.status = DocumentStatus.INDEXED.value
-                document.error = None
+                _record_written(document, indexed[document_id])
             settings = reindex.settings
             retired = row.store_name
             row.model = settings.model
@@ -1212,17 +1206,7 @@ class Catalog:
                 return []
             rows = _locked_documents(session, coll, list(written))
             for document_id, row in rows.items():
-                record = written[document_id]
-                row.indexed_hash = record.content_hash
-                row.chunk_count = record.chunk_count
-                row.word_pieces = record.word_pieces
-                row.unknown_word_pieces = record.unknown_word_pieces
-                row.error = None
-                row.status = (
-                    DocumentStatus.INDEXED
-                    if row.content_hash == record.content_hash
-                    else DocumentStatus.PENDING
-                ).value
+                _record_written(row, written[document_id])
             return [document_id for document_id in written if document_id not in rows]
 
     def mark_document_failed(self, collection: str, document_id: str, *, error: str) -> None:
@@ -1640,6 +1624,22 @@ def _require_document(
     if row is None:
         raise NotFound(f"document {document_id!r} does not exist in collection {coll.name!r}")
     return row
+
+
+def _record_written(row: DocumentRow, written: IndexedDocument) -> None:
+    """Set what the vector store holds of the document: indexed when that is its current
+    content, pending when it was re-staged with other content meanwhile (the newer job will
+    index it)."""
+    row.indexed_hash = written.content_hash
+    row.chunk_count = written.chunk_count
+    row.word_pieces = written.word_pieces
+    row.unknown_word_pieces = written.unknown_word_pieces
+    row.error = None
+    row.status = (
+        DocumentStatus.INDEXED
+        if row.content_hash == written.content_hash
+        else DocumentStatus.PENDING
+    ).value
 
 
 def _locked_documents(

@@ -56,15 +56,19 @@ def test_malloc_keeps_two_arenas_unless_the_environment_chose() -> None:
     assert 2 < arenas("capped", MALLOC_ARENA_MAX="4") <= 4
 
 
-FREED_IN_THE_MIDDLE = """
+LIBC_AND_RSS = """
 import ctypes, sys
-from retrieval.heap import release_free_heap
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 def rss_kib():
     with open("/proc/self/status") as status:
         return int(status.read().split("VmRSS:")[1].split()[0])
+"""
+"""The start of the child programs below: glibc's malloc and free, and the resident size."""
+
+FREED_IN_THE_MIDDLE = f"""{LIBC_AND_RSS}
+from retrieval.heap import release_free_heap
 blocks = [libc.malloc(1_000) for _ in range(200_000)]  # about 200 MB, below mmap's threshold
 for block in blocks:
     ctypes.memset(block, 1, 1_000)  # touched: resident
@@ -84,17 +88,10 @@ def test_freed_heap_in_the_middle_goes_back_to_the_system() -> None:
     assert freed_kib - released_kib > 150_000  # most of the 200 MB freed is no longer resident
 
 
-LARGE_BLOCKS_FREED = """
-import ctypes, sys
+LARGE_BLOCKS_FREED = f"""{LIBC_AND_RSS}
 from api.process_setup import fix_mmap_threshold
 if sys.argv[1] == "fixed":
     fix_mmap_threshold()
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
-def rss_kib():
-    with open("/proc/self/status") as status:
-        return int(status.read().split("VmRSS:")[1].split()[0])
 SIZE = 2 << 20  # an activation buffer of a shared query batch, say
 first = libc.malloc(SIZE)
 libc.free(first)  # glibc's own rule raises its threshold above SIZE here
