@@ -48,13 +48,23 @@ class JobInterrupted(Exception):
     other jobs run first: it stays 'running' and is run again (after a restart, or after them)."""
 
 
-class CollectionRebuilt(Exception):
+class TargetRetired(Exception):
+    """The store collection a job writes to is no longer one to write: the job stops."""
+
+
+class CollectionRebuilt(TargetRetired):
     """The store collection a job writes to was retired by a completed re-index."""
 
 
-class ReindexGivenUp(Exception):
+class ReindexGivenUp(TargetRetired):
     """The re-index a job was filling was given up while it ran (another of its parts
     failed): there is nothing left to fill."""
+
+
+class ReindexSwappedIn(TargetRetired):
+    """The re-index a job was filling was completed by another run of it (a job delivered
+    again while it still ran): its store collection now answers searches, and what this run
+    planned may be older than what ingests have written there since."""
 
 
 def never_stop() -> bool:
@@ -251,6 +261,10 @@ def run_job(
         outcome = run(job, context, should_stop=should_stop, should_yield=should_yield)
     except JobInterrupted:
         raise
+    except ReindexSwappedIn:
+        logger.warning("job %s: another run of it swapped its re-index in", job_id)
+        context.catalog.finish_job(job_id)
+        outcome = JobStatus.SUCCEEDED
     except ReindexGivenUp:
         logger.warning("job %s: its re-index was given up while it ran", job_id)
         context.catalog.fail_job(
@@ -503,7 +517,7 @@ def _index_plans(
         chunks_before = progress.chunks_done
         try:
             _index_documents(context, target, group, progress)
-        except (Unavailable, CollectionRebuilt, ReindexGivenUp):
+        except (Unavailable, TargetRetired):
             raise
         except Exception as exc:
             if len(group) == 1:
@@ -513,7 +527,7 @@ def _index_plans(
             for plan in group:
                 try:
                     _index_documents(context, target, [plan], progress)
-                except (Unavailable, CollectionRebuilt, ReindexGivenUp):
+                except (Unavailable, TargetRetired):
                     raise
                 except Exception as document_exc:
                     failures.append(_fail_document(context, target, plan, document_exc, progress))
@@ -575,13 +589,28 @@ def _index_documents(
     try:
         _write_documents(context, target, plans, progress)
     except NotFound:
-        current = context.catalog.get_collection(target.collection.name)
         if target.reindex_job is not None:
-            if current.reindex is None or current.reindex.job_id != target.reindex_job:
-                raise ReindexGivenUp(target.reindex_job) from None
-        elif current.store_name != target.store_name:
+            _check_reindex_pending(context.catalog, target)
+        elif context.catalog.get_collection(target.collection.name).store_name != (
+            target.store_name
+        ):
             raise CollectionRebuilt(target.store_name) from None
         raise
+
+
+def _check_reindex_pending(catalog: Catalog, target: IndexTarget) -> None:
+    """Raise unless the re-index that `target` fills is still the collection's pending one:
+    ReindexSwappedIn when it was completed meanwhile, ReindexGivenUp when it was given up.
+
+    Asked before each write of a re-index, so that a run delivered again while another run
+    of it swaps it in stops writing what it planned into a store collection that ingests now
+    write to (a document changed since would get its old chunks back)."""
+    current = catalog.get_collection(target.collection.name)
+    if current.reindex is not None and current.reindex.job_id == target.reindex_job:
+        return
+    if current.store_name == target.store_name:
+        raise ReindexSwappedIn(target.store_name)
+    raise ReindexGivenUp(target.reindex_job)
 
 
 def _write_documents(
@@ -620,8 +649,12 @@ def _write_documents(
         ]
         if target.document_vectors:
             points = means.points_to_write(batch, vectors, points)
+        if target.reindex_job is not None:
+            _check_reindex_pending(context.catalog, target)
         context.store.upsert(target.store_name, points)
         progress.add(chunks=len(batch))
+    if target.reindex_job is not None:
+        _check_reindex_pending(context.catalog, target)
     for plan in plans:
         context.store.delete_document(
             target.store_name, plan.document.id, from_chunk=len(plan.chunks)

@@ -267,6 +267,41 @@ def test_a_reindex_delivered_again_while_it_runs_ends_succeeded_once_swapped(
     assert services.searcher.search("kb", "苹果手机电池不耐用").hits[0].document_id == "battery"
 
 
+def test_a_run_that_finds_its_reindex_swapped_in_writes_nothing_more(services: Services) -> None:
+    """The second run swaps the re-index in and a document is changed and ingested into the
+    new vectors; the first run, about to write what it planned before, stops instead of
+    writing the document's old chunks over the new ones."""
+    services.collections.create(NewCollection(name="kb", top_k=5, threshold=-1.0))
+    run(services, stage(services, CHINESE_DOCUMENTS))
+    job = services.collections.reindex("kb", IndexChange(model=E5))
+    assert job is not None
+    changed = {"id": "battery", "text": "退货需要提供购物小票"}
+    swapped_and_changed: list[bool] = []
+
+    def swap_in_and_change_a_document() -> bool:
+        if not swapped_and_changed:
+            swapped_and_changed.append(True)
+            run(services, job.id)
+            run(services, stage(services, [changed]))
+        return False
+
+    run_job(
+        job.id,
+        IngestContext.of(services),
+        final_attempt=True,
+        should_stop=swap_in_and_change_a_document,
+    )
+
+    assert swapped_and_changed
+    finished = services.catalog.get_job(job.id)
+    assert (finished.status, finished.error) == ("succeeded", None)
+    hits = services.searcher.search("kb", "退货要小票吗").hits
+    texts = {hit.document_id: hit.text for hit in hits}
+    assert texts["battery"] == changed["text"]
+    document = services.catalog.get_document("kb", "battery")
+    assert document.indexed_hash == document.content_hash
+
+
 def test_a_second_change_waits_for_the_running_reindex(services: Services) -> None:
     services.collections.create(NewCollection(name="kb", top_k=3))
     run(services, stage(services, CHINESE_DOCUMENTS[:2]))
