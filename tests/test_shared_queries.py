@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -117,6 +118,52 @@ def test_a_failed_shared_encode_reaches_each_of_its_callers_and_the_next_works(
     assert row.shape == (1, MINILM.dimension)
 
 
+def _threads_of_this_process() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc (Linux)")
+def test_query_encodes_from_many_threads_run_the_model_on_one(minilm: EmbeddingModel) -> None:
+    """Sixteen searches' threads, each alive after its encode: the model ran on one thread for
+    all of them, so no thread of theirs got an OpenMP team of its own (torch keeps one for
+    every thread that runs it: with encodes on the callers' threads, 16 callers grew the
+    process by about 16 threads)."""
+    minilm.encode(["warm up the query thread"], role=TextRole.QUERY)
+    encoding_threads: set[int] = set()
+    original = minilm._shared_queries._encode
+
+    def recording(texts: list[str]) -> NDArray[np.float32]:
+        encoding_threads.add(threading.get_ident())
+        return original(texts)
+
+    minilm._shared_queries._encode = recording
+    before = _threads_of_this_process()
+    done, release = threading.Semaphore(0), threading.Event()
+    callers: list[threading.Thread] = []
+
+    def search_then_stay(text: str) -> None:
+        minilm.encode([text], role=TextRole.QUERY)
+        done.release()
+        release.wait(timeout=60)
+
+    try:
+        for index in range(16):
+            caller = threading.Thread(target=search_then_stay, args=(f"{QUESTIONS[0]} {index}",))
+            caller.start()
+            callers.append(caller)
+            assert done.acquire(timeout=30)  # one after another: each runs an encode itself
+        grown = _threads_of_this_process() - before
+    finally:
+        minilm._shared_queries._encode = original
+        release.set()
+        for caller in callers:
+            caller.join(timeout=30)
+
+    assert len(encoding_threads) == 1
+    assert encoding_threads.isdisjoint(caller.ident for caller in callers)
+    assert grown <= 16 + 2, f"{grown} threads for 16 callers"
+
+
 def _cache_lookups(outcome: str) -> float:
     value = REGISTRY.get_sample_value(
         "semsearch_query_cache_lookups_total", {"model": MINILM.name, "outcome": outcome}
@@ -229,21 +276,24 @@ def test_a_query_answered_by_another_turn_lets_a_waiting_passage_slice_go(attemp
 
 class _RecordingEngine:
     """The real torch engine, noting for each encode its role and how many encodes were in
-    progress on its thread when it began (2: nested in a passage encode's pause)."""
+    progress when it began, its own included (2: run during a passage encode's pause, on the
+    query thread while the passage encode's thread waits in that pause)."""
 
     def __init__(self, inner: SentenceTransformerEngine) -> None:
         self._inner = inner
-        self._depth = threading.local()
+        self._lock = threading.Lock()
+        self._in_progress = 0
         self.calls: list[tuple[TextRole, int]] = []
 
     def encode(self, texts: Sequence[str], *, role: TextRole) -> NDArray[np.float32]:
-        depth = getattr(self._depth, "value", 0) + 1
-        self._depth.value = depth
-        self.calls.append((role, depth))
+        with self._lock:
+            self._in_progress += 1
+            self.calls.append((role, self._in_progress))
         try:
             return self._inner.encode(texts, role=role)
         finally:
-            self._depth.value = depth - 1
+            with self._lock:
+                self._in_progress -= 1
 
     def pause_between_layers(self, pause: Callable[[], None]) -> None:
         self._inner.pause_between_layers(pause)

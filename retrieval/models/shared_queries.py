@@ -3,11 +3,11 @@
 On a CPU, a model encodes 32 short queries together several times faster than one after
 another (all-MiniLM-L6-v2 here: about 235 queries/s in batches of 32, 44/s alone). Searches
 arrive one query at a time, each on its own thread, so they are combined at the model: every
-query joins a line, and the thread that gets the next turn encodes the whole line (up to a
-number of texts) and hands each caller its rows; so does a passage encode that stops between
-its layers for waiting queries (retrieval/models/turns.py). An idle model encodes a lone query
-at once, without waiting to collect; under load, queries collect by themselves while one encode
-runs.
+query joins a line, and the thread that gets the next turn has the whole line (up to a number
+of texts) encoded on the turns' query thread and hands each caller its rows; so does a passage
+encode that stops between its layers for waiting queries (retrieval/models/turns.py). An idle
+model encodes a lone query at once, without waiting to collect; under load, queries collect by
+themselves while one encode runs.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ class SharedQueryEncodes:
             while self._line and count + len(self._line[0].texts) <= self._max_texts:
                 count += len(self._line[0].texts)
                 batch.append(self._line.popleft())
+        texts = [text for waiting in batch for text in waiting.texts]
         try:
-            rows = self._encode([text for waiting in batch for text in waiting.texts])
+            rows = self._turns.on_query_thread(lambda: self._encode(texts))
         except BaseException as error:
             for waiting in batch:
                 waiting.error = error
