@@ -15,8 +15,9 @@
    (collection lookup, language check, hits), for ``--queries`` SciFact queries, without and
    with a filter (part = p3, a tenth of the chunks). The baseline is the encode alone.
 3. HTTP: ``semsearch serve`` on the folder as a child process on 127.0.0.1, closed-loop clients
-   (each an ``httpx.AsyncClient`` sending one search after another) at ``--clients`` (1, 8, 32,
-   64) for ``--duration`` s each, the query cache off (every query encoded): first with each
+   (each an ``httpx.AsyncClient`` sending one search after another, or with ``--client wrk``
+   a connection of wrk, which costs the two cores far less) at ``--clients`` (1, 8, 32, 64)
+   for ``--duration`` s each, the query cache off (every query encoded): first with each
    query encoded alone (``SEMSEARCH_QUERY_BATCH_TEXTS=1``, the baseline), then with queries
    sharing encodes, for each of ``--models`` (a collection each); last, the cache on with 50
    questions asked again and again. Throughput with its ratio to the baseline's one client,
@@ -26,6 +27,7 @@
     python benchmarks/search.py                       # builds ./.bench-search on first use
     python benchmarks/search.py --clients 1,8 --duration 5 --queries 100
     python benchmarks/search.py --models all-MiniLM-L6-v2,all-MiniLM-L6-v2-int8
+    python benchmarks/search.py --client wrk --models all-MiniLM-L6-v2-int8
     python benchmarks/search.py --data-dir .bench-search-1e5 --points 100000 \
         --models all-MiniLM-L6-v2,all-MiniLM-L6-v2-int8 --also-load multilingual-e5-small
 
@@ -41,7 +43,10 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +86,7 @@ READY_TIMEOUT_S = 120.0
 COPY_NOISE = 0.5
 """The copies' perturbation, as benchmarks/hnsw.py's default."""
 UPSERT_POINTS = 2_000
+WRK_SCRIPT = Path(__file__).with_name("search_wrk.lua")
 
 
 def load_documents() -> list[DocumentInput]:
@@ -265,17 +271,33 @@ def stages_table(results: dict[str, Stages], held: str) -> Table:
 
 
 @dataclass(slots=True)
-class Level:
-    label: str
-    clients: int
+class Measured:
+    """What one level of clients got: answers (HTTP 200) over the wall time, the others, and
+    the answers' latency percentiles in seconds."""
+
     wall_s: float
-    latencies: list[float]
+    answered: int
     errors: int
-    peak_rss: int | None
+    p50_s: float
+    p95_s: float
+    p99_s: float
+
+    @classmethod
+    def of(cls, wall_s: float, latencies: list[float], errors: int) -> Measured:
+        p50, p95, p99 = (percentile(latencies, share) for share in (0.5, 0.95, 0.99))
+        return cls(wall_s, len(latencies), errors, p50, p95, p99)
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies) / self.wall_s
+        return self.answered / self.wall_s
+
+
+@dataclass(slots=True)
+class Level:
+    label: str
+    clients: int
+    measured: Measured
+    peak_rss: int | None
 
 
 async def closed_loop(
@@ -286,9 +308,8 @@ async def closed_loop(
     clients: int,
     duration_s: float,
     seed: int,
-) -> tuple[float, list[float], int]:
-    """`clients` clients each searching without pause for `duration_s`: (wall s, latencies of
-    the 200 answers, other answers)."""
+) -> Measured:
+    """`clients` Python clients (httpx) each searching without pause for `duration_s`."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration_s
@@ -313,7 +334,74 @@ async def closed_loop(
 
     started = time.perf_counter()
     await asyncio.gather(*(client(index) for index in range(clients)))
-    return time.perf_counter() - started, latencies, errors
+    return Measured.of(time.perf_counter() - started, latencies, errors)
+
+
+def wrk_loop(
+    base_url: str, name: str, *, queries: Sequence[str], clients: int, duration_s: float
+) -> Measured:
+    """`clients` connections of wrk (one C thread, a fraction of a core, where Python clients
+    take about as much CPU as the server's request handling) each searching without pause,
+    the queries in turn (search_wrk.lua)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as bodies:
+        bodies.writelines(json.dumps({"query": query}) + "\n" for query in queries)
+        bodies.flush()
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{clients}",
+                f"-d{max(1, round(duration_s))}s",
+                "--timeout",
+                "60s",
+                "-s",
+                str(WRK_SCRIPT),
+                f"{base_url}/collections/{name}/search",
+            ],
+            env={**os.environ, "SEMSEARCH_WRK_BODIES": bodies.name},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    # wrk stops with requests unanswered, which the server still works through: wait for
+    # them behind one more search, or the next level's first answers would wait for them too.
+    httpx.post(
+        f"{base_url}/collections/{name}/search", json={"query": queries[0]}, timeout=READY_TIMEOUT_S
+    )
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    errors = figures["status_errors"] + figures["socket_errors"]
+    return Measured(
+        wall_s=figures["duration_us"] / 1e6,
+        answered=figures["requests"] - figures["status_errors"],
+        errors=errors,
+        p50_s=figures["p50_us"] / 1e6,
+        p95_s=figures["p95_us"] / 1e6,
+        p99_s=figures["p99_us"] / 1e6,
+    )
+
+
+def drive(
+    args: argparse.Namespace,
+    base_url: str,
+    name: str,
+    queries: Sequence[str],
+    *,
+    clients: int,
+    duration_s: float,
+) -> Measured:
+    """One level of `clients` closed-loop clients of the kind `--client` names."""
+    if args.client == "wrk":
+        return wrk_loop(base_url, name, queries=queries, clients=clients, duration_s=duration_s)
+    return asyncio.run(
+        closed_loop(
+            base_url,
+            name,
+            queries=queries,
+            clients=clients,
+            duration_s=duration_s,
+            seed=args.seed,
+        )
+    )
 
 
 def run_levels(
@@ -343,44 +431,26 @@ def run_levels(
                     json={"model": other, "input": "a warm-up"},
                     timeout=READY_TIMEOUT_S,
                 ).raise_for_status()
-            asyncio.run(
-                closed_loop(
-                    base_url,
-                    name,
-                    queries=queries,
-                    clients=max(levels),
-                    duration_s=3.0,
-                    seed=args.seed,
-                )
-            )
+            drive(args, base_url, name, queries, clients=max(levels), duration_s=3.0)
             for clients in levels:
                 mark = sampler.mark()
-                wall_s, latencies, errors = asyncio.run(
-                    closed_loop(
-                        base_url,
-                        name,
-                        queries=queries,
-                        clients=clients,
-                        duration_s=args.duration,
-                        seed=args.seed,
-                    )
+                measured_level = drive(
+                    args, base_url, name, queries, clients=clients, duration_s=args.duration
                 )
                 measured.append(
-                    Level(
-                        f"{model}, {label}", clients, wall_s, latencies, errors, sampler.peak(mark)
-                    )
+                    Level(f"{model}, {label}", clients, measured_level, sampler.peak(mark))
                 )
                 console.print(
-                    f"{model}, {label}, {clients} clients: {len(latencies) / wall_s:.1f}/s"
+                    f"{model}, {label}, {clients} clients: {measured_level.throughput:.1f}/s"
                 )
         finally:
             sampler.stop()
     return measured
 
 
-def levels_table(levels: Sequence[Level], held: str) -> Table:
+def levels_table(levels: Sequence[Level], held: str, client: str) -> Table:
     """Throughput of every level against the first (one client, the first model)."""
-    table = Table(title=f"HTTP on 127.0.0.1, closed-loop clients, {held}")
+    table = Table(title=f"HTTP on 127.0.0.1, closed-loop clients ({client}), {held}")
     for column in (
         "",
         "clients",
@@ -393,15 +463,16 @@ def levels_table(levels: Sequence[Level], held: str) -> Table:
         "peak RSS MiB",
     ):
         table.add_column(column, justify="right")
-    baseline = levels[0].throughput
+    baseline = levels[0].measured.throughput
     for level in levels:
+        measured = level.measured
         table.add_row(
             level.label,
             str(level.clients),
-            f"{level.throughput:.1f}",
-            f"{level.throughput / baseline:.2f}",
-            *(f"{percentile(level.latencies, share) * 1000:.0f}" for share in (0.5, 0.95, 0.99)),
-            str(level.errors),
+            f"{measured.throughput:.1f}",
+            f"{measured.throughput / baseline:.2f}",
+            *(f"{value * 1000:.0f}" for value in (measured.p50_s, measured.p95_s, measured.p99_s)),
+            str(measured.errors),
             f"{level.peak_rss / 2**20:.0f}" if level.peak_rss else "-",
         )
     return table
@@ -471,7 +542,7 @@ def main() -> None:
         environment={},
         levels=[1, max(args.clients)],
     )
-    console.print(levels_table(levels, held))
+    console.print(levels_table(levels, held, args.client))
     console.print(
         "[dim]query cache on: 50 distinct queries asked again and again, as a support bot hears "
         f"them. load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}[/]"
@@ -507,8 +578,18 @@ def parse_args() -> argparse.Namespace:
         help="models each server loads (and keeps) before it is measured, e.g. "
         "multilingual-e5-small: peak RSS with every bundled model in memory",
     )
+    parser.add_argument(
+        "--client",
+        choices=("python", "wrk"),
+        default="python",
+        help="the HTTP clients: httpx coroutines in this process, or wrk (apt install wrk), "
+        "which leaves the server most of the cores",
+    )
     parser.add_argument("--seed", type=int, default=7)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        parser.error("--client wrk: wrk is not installed (apt-get install wrk)")
+    return args
 
 
 if __name__ == "__main__":
