@@ -6,7 +6,8 @@
 2. Points: the real passages, then perturbed copies of them up to ``--points`` (10^5 by
    default): each copy is a real passage vector plus Gaussian noise (``--noise``, relative to
    a unit vector's per-dimension scale), normalised again; the copies' cosine to their source
-   is printed. SciFact has about 12,500 chunks; 10^5 real passages of one domain are not in
+   is printed; or, with ``--synthesis blends``, blends of two real passages (see
+   `blends_from`). SciFact has about 12,500 chunks; 10^5 real passages of one domain are not in
    ../shared/data, so the copies stand in for them, and say so.
 3. Index: the points go through the service's own `EdgeVectorStore` (its collection layout:
    dense, document and lexical vectors) and its background optimisation, which builds the
@@ -22,6 +23,7 @@
     python benchmarks/hnsw.py                          # 10^5 points
     python benchmarks/hnsw.py --points 1000000         # 10^6 (about 1.6 GB of vectors)
     python benchmarks/hnsw.py --m 32 --ef-construct 200   # a denser graph than the default
+    python benchmarks/hnsw.py --points 1000000 --synthesis blends   # blends, not copies
 
 The data is read from ../shared/data/scifact (next to the repository); without it the
 benchmark says so and stops.
@@ -94,6 +96,26 @@ def points_from(
     perturbed = sources + rng.normal(0.0, scale, sources.shape).astype(np.float32)
     perturbed /= np.linalg.norm(perturbed, axis=1, keepdims=True)
     return np.concatenate([passages, perturbed])[:count].astype(np.float32)
+
+
+def blends_from(
+    passages: NDArray[np.float32], count: int, seed: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The real passages, then blends of two of them up to `count` rows, and each blend's
+    heavier source: w * a + (1 - w) * b with w uniform in [0.5, 1), normalised again.
+
+    Blends lie between real passages, in the span the model's passages occupy, at every
+    distance from their sources; perturbed copies form a shell of near-equals around each
+    passage (at 10^6, about 190 whose cosines to a query differ in the third decimal), which
+    makes recall by ids an unusually hard test. Neither is real text: both say so."""
+    rng = np.random.default_rng(seed)
+    extra = max(0, count - len(passages))
+    heavier = rng.integers(0, len(passages), extra)
+    lighter = rng.integers(0, len(passages), extra)
+    weights = rng.uniform(0.5, 1.0, (extra, 1)).astype(np.float32)
+    blends = weights * passages[heavier] + (1.0 - weights) * passages[lighter]
+    blends /= np.linalg.norm(blends, axis=1, keepdims=True)
+    return np.concatenate([passages, blends])[:count].astype(np.float32), heavier
 
 
 def build_shard(
@@ -179,13 +201,18 @@ def main(args: argparse.Namespace) -> None:
     if not SCIFACT.is_dir():
         sys.exit(f"SciFact is not at {SCIFACT} (../shared/data/scifact next to the repository)")
     passages, queries = embeddings(args.cache, console)
-    vectors = points_from(passages, args.points, args.noise, args.seed)
-    copies = vectors[len(passages) :]
-    if len(copies):
-        sources = passages[np.arange(len(copies)) % len(passages)]
-        similarity = np.einsum("ij,ij->i", copies, sources)
+    if args.synthesis == "blends":
+        vectors, heavier = blends_from(passages, args.points, args.seed)
+        synthetic = "blends of two passages"
+    else:
+        vectors = points_from(passages, args.points, args.noise, args.seed)
+        heavier = np.arange(len(vectors) - len(passages)) % len(passages)
+        synthetic = "perturbed copies"
+    made = vectors[len(passages) :]
+    if len(made):
+        similarity = np.einsum("ij,ij->i", made, passages[heavier])
         console.print(
-            f"{len(copies)} perturbed copies: cosine to their source p50 "
+            f"{len(made)} {synthetic}: cosine to their (heavier) source p50 "
             f"{np.median(similarity):.3f}, p5 {np.percentile(similarity, 5):.3f}"
         )
     with tempfile.TemporaryDirectory(prefix="semsearch-hnsw-") as folder:
@@ -198,7 +225,8 @@ def main(args: argparse.Namespace) -> None:
             graph_label = f"m {args.m}, ef_construct {args.ef_construct}" if args.m else "defaults"
             exact_s = [answer.seconds for answer in exact]
             table = Table(
-                title=f"{len(vectors):,} points ({len(passages):,} real SciFact passages), "
+                title=f"{len(vectors):,} points ({len(passages):,} real SciFact passages, "
+                f"the rest {synthetic}), "
                 f"{len(queries)} queries, top {TOP_K}; "
                 f"indexed vectors {info.indexed_vectors_count:,}; "
                 f"HNSW {graph_label}, build {built_s:.0f} s; "
@@ -260,6 +288,13 @@ def parse_args() -> argparse.Namespace:
         type=parse_positive_ints,
         default=[16, 32, 64, 128, 256, 512],
         help="comma-separated hnsw_ef values besides the engine's default",
+    )
+    parser.add_argument(
+        "--synthesis",
+        choices=("copies", "blends"),
+        default="copies",
+        help="what fills the points beyond the real passages: perturbed copies of them, or "
+        "blends of two of them",
     )
     parser.add_argument("--noise", type=float, default=0.5, help="perturbation of the copies")
     parser.add_argument(
