@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,32 @@ def test_changing_the_model_reembeds_while_the_old_vectors_keep_answering(
     assert late.status == "indexed"
 
 
+def _run_delivered_again_meanwhile(
+    services: Services, job_id: str, *, then: Callable[[], None] = lambda: None
+) -> None:
+    """Run the re-index job once; before its first write, a second delivery of it runs to its
+    end (the swap), then `then`. The first run must end succeeded too."""
+    delivered_again: list[bool] = []
+
+    def run_the_second_delivery_to_its_end() -> bool:
+        if not delivered_again:
+            delivered_again.append(True)
+            run(services, job_id)
+            then()
+        return False
+
+    run_job(
+        job_id,
+        IngestContext.of(services),
+        final_attempt=True,
+        should_stop=run_the_second_delivery_to_its_end,
+    )
+
+    assert delivered_again
+    finished = services.catalog.get_job(job_id)
+    assert (finished.status, finished.error) == ("succeeded", None)
+
+
 def test_a_reindex_delivered_again_while_it_runs_ends_succeeded_once_swapped(
     services: Services,
 ) -> None:
@@ -243,24 +269,9 @@ def test_a_reindex_delivered_again_while_it_runs_ends_succeeded_once_swapped(
     run(services, stage(services, CHINESE_DOCUMENTS))
     job = services.collections.reindex("kb", IndexChange(model=E5))
     assert job is not None
-    delivered_again: list[bool] = []
 
-    def run_the_second_delivery_to_its_end() -> bool:
-        if not delivered_again:
-            delivered_again.append(True)
-            run(services, job.id)
-        return False
+    _run_delivered_again_meanwhile(services, job.id)
 
-    run_job(
-        job.id,
-        IngestContext.of(services),
-        final_attempt=True,
-        should_stop=run_the_second_delivery_to_its_end,
-    )
-
-    assert delivered_again
-    finished = services.catalog.get_job(job.id)
-    assert (finished.status, finished.error) == ("succeeded", None)
     collection = services.catalog.get_collection("kb")
     assert (collection.model, collection.reindex) == (E5, None)
     assert services.store.count(collection.store_name) == len(CHINESE_DOCUMENTS)
@@ -276,25 +287,11 @@ def test_a_run_that_finds_its_reindex_swapped_in_writes_nothing_more(services: S
     job = services.collections.reindex("kb", IndexChange(model=E5))
     assert job is not None
     changed = {"id": "battery", "text": "退货需要提供购物小票"}
-    swapped_and_changed: list[bool] = []
 
-    def swap_in_and_change_a_document() -> bool:
-        if not swapped_and_changed:
-            swapped_and_changed.append(True)
-            run(services, job.id)
-            run(services, stage(services, [changed]))
-        return False
-
-    run_job(
-        job.id,
-        IngestContext.of(services),
-        final_attempt=True,
-        should_stop=swap_in_and_change_a_document,
+    _run_delivered_again_meanwhile(
+        services, job.id, then=lambda: run(services, stage(services, [changed]))
     )
 
-    assert swapped_and_changed
-    finished = services.catalog.get_job(job.id)
-    assert (finished.status, finished.error) == ("succeeded", None)
     hits = services.searcher.search("kb", "退货要小票吗").hits
     texts = {hit.document_id: hit.text for hit in hits}
     assert texts["battery"] == changed["text"]
