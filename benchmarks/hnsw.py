@@ -11,18 +11,20 @@
    ../shared/data, so the copies stand in for them, and say so.
 3. Index: the points go through the service's own `EdgeVectorStore` (its collection layout:
    dense, document and lexical vectors) and its background optimisation, which builds the
-   HNSW graph (Qdrant's defaults: m 16, ef_construct 100); the benchmark waits for it.
+   HNSW graph (the service's SEMSEARCH_HNSW_M and SEMSEARCH_HNSW_EF_CONSTRUCT unless
+   ``--m`` / ``--ef-construct`` say otherwise); the benchmark waits for it.
 4. Search: every query against the shard, exact (the baseline: a full scan) and through HNSW
    at each ``--ef``; recall@10 is the share of the exact top 10 that HNSW returns, "score of
    the 10 vs exact" the sum of the cosines of HNSW's 10 over that of the exact 10 (how much
    worse the hits it returns instead are: at 10^6 a real passage has about 190 copies whose
    cosines to a query differ in the third decimal, so ids alone overstate the loss), and
    p50 / p95 latency is measured in the same run. "engine default" gives no `hnsw_ef`; the row
-   marked "service" is the service's setting (SEMSEARCH_HNSW_EF).
+   marked "the service's" is the beam the store gives a collection of this size
+   (SEMSEARCH_HNSW_EF, growing by SEMSEARCH_HNSW_EF_PER_MILLION_POINTS).
 
     python benchmarks/hnsw.py                          # 10^5 points
     python benchmarks/hnsw.py --points 1000000         # 10^6 (about 1.6 GB of vectors)
-    python benchmarks/hnsw.py --m 32 --ef-construct 200   # a denser graph than the default
+    python benchmarks/hnsw.py --m 16 --ef-construct 100   # the engine's default graph
     python benchmarks/hnsw.py --points 1000000 --synthesis blends   # blends, not copies
 
 The data is read from ../shared/data/scifact (next to the repository); without it the
@@ -37,7 +39,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +50,10 @@ from rich.console import Console
 from rich.table import Table
 
 from retrieval.config import Settings
+from retrieval.hnsw import HnswPlan
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
 from retrieval.store.base import (
     DENSE_VECTOR,
-    DOCUMENT_VECTOR,
-    LEXICAL_VECTOR,
     ChunkPayload,
     ChunkPoint,
     point_id,
@@ -63,8 +64,6 @@ SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 COLLECTION = "hnsw"
 UPSERT_POINTS = 2_000
 TOP_K = 10
-FULL_SCAN_KB = 10_000
-"""Qdrant's default: a segment whose vectors take less than this is scanned, not indexed."""
 
 
 def embeddings(cache: Path, console: Console) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -119,27 +118,11 @@ def blends_from(
 
 
 def build_shard(
-    root: Path, vectors: NDArray[np.float32], graph: tuple[int, int] | None, console: Console
-) -> float:
-    """Write the points through the service's store and wait for its HNSW build; seconds.
-
-    `graph` (m, ef_construct): the shard is made beforehand with that HNSW configuration and
-    the service's vectors, which the store then opens as it finds it (an experiment: the
-    service makes its collections with the engine's defaults).
-    """
-    if graph is not None:
-        config = qe.EdgeConfig(
-            vectors={
-                name: qe.EdgeVectorParams(size=vectors.shape[1], distance=qe.Distance.Cosine)
-                for name in (DENSE_VECTOR, DOCUMENT_VECTOR)
-            },
-            sparse_vectors={LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            hnsw_config=qe.HnswIndexConfig(
-                m=graph[0], ef_construct=graph[1], full_scan_threshold=FULL_SCAN_KB
-            ),
-        )
-        qe.EdgeShard.create(str(root / COLLECTION), config).close()
-    store = EdgeVectorStore(root=root, optimize_after_points=len(vectors))
+    root: Path, vectors: NDArray[np.float32], plan: HnswPlan, console: Console
+) -> tuple[float, int | None]:
+    """Write the points through the service's store and wait for its HNSW build: seconds,
+    and the beam the store then gives a search of this collection."""
+    store = EdgeVectorStore(root=root, optimize_after_points=len(vectors), hnsw=plan)
     try:
         store.create_collection(COLLECTION, dimension=vectors.shape[1])
         started = time.perf_counter()
@@ -168,7 +151,7 @@ def build_shard(
         built_s = time.perf_counter() - started
         if store.optimizations_completed != 1:
             sys.exit("the HNSW build did not complete; see the log above")
-        return built_s
+        return built_s, store.search_ef(COLLECTION)
     finally:
         store.close()
 
@@ -216,13 +199,20 @@ def main(args: argparse.Namespace) -> None:
             f"{np.median(similarity):.3f}, p5 {np.percentile(similarity, 5):.3f}"
         )
     with tempfile.TemporaryDirectory(prefix="semsearch-hnsw-") as folder:
-        graph = (args.m, args.ef_construct) if args.m else None
-        built_s = build_shard(Path(folder), vectors, graph, console)
+        service = Settings().hnsw_plan
+        plan = replace(
+            service,
+            m=args.m or service.m,
+            ef_construct=args.ef_construct or service.ef_construct,
+        )
+        built_s, service_ef = build_shard(Path(folder), vectors, plan, console)
         shard = qe.EdgeShard.load(str(Path(folder) / COLLECTION))
         try:
             info = shard.info()
             exact = [search(shard, query, qe.SearchParams(exact=True)) for query in queries]
-            graph_label = f"m {args.m}, ef_construct {args.ef_construct}" if args.m else "defaults"
+            graph_label = f"m {plan.m}, ef_construct {plan.ef_construct}"
+            if plan == service:
+                graph_label += " (the service's)"
             exact_s = [answer.seconds for answer in exact]
             table = Table(
                 title=f"{len(vectors):,} points ({len(passages):,} real SciFact passages, "
@@ -250,8 +240,8 @@ def main(args: argparse.Namespace) -> None:
                 f"{np.percentile(exact_s, 95) * 1000:.2f}",
                 "1.00",
             )
-            service_ef = Settings().hnsw_ef
-            for ef in [None, *sorted({*args.ef, service_ef})]:
+            beams = {*args.ef, *([service_ef] if service_ef is not None else [])}
+            for ef in [None, *sorted(beams)]:
                 params = qe.SearchParams(hnsw_ef=ef) if ef is not None else None
                 answers = [search(shard, query, params) for query in queries]
                 seconds = [answer.seconds for answer in answers]
@@ -268,7 +258,8 @@ def main(args: argparse.Namespace) -> None:
                 p50 = float(np.median(seconds))
                 label = "engine default" if ef is None else str(ef)
                 table.add_row(
-                    f"HNSW ef {label}" + (" (service)" if ef == service_ef else ""),
+                    f"HNSW ef {label}"
+                    + (" (the service's at this size)" if ef == service_ef else ""),
                     f"{found / (TOP_K * len(queries)):.4f}",
                     f"{score_ratio:.4f}",
                     f"{p50 * 1000:.2f}",
@@ -298,10 +289,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--noise", type=float, default=0.5, help="perturbation of the copies")
     parser.add_argument(
-        "--m", type=int, default=0, help="HNSW edges per node (0: the engine's default, 16)"
+        "--m", type=int, default=0, help="HNSW edges per node (0: the service's SEMSEARCH_HNSW_M)"
     )
     parser.add_argument(
-        "--ef-construct", type=int, default=100, help="HNSW build candidates, with --m"
+        "--ef-construct",
+        type=int,
+        default=0,
+        help="HNSW build candidates (0: the service's SEMSEARCH_HNSW_EF_CONSTRUCT)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -174,7 +174,7 @@ def pad_with_copies(
     store = EdgeVectorStore(
         root=settings.shards_dir,
         optimize_after_points=points - len(vectors),
-        hnsw_ef=settings.hnsw_ef,
+        hnsw=settings.hnsw_plan,
     )
     try:
         for start in range(len(vectors), points, UPSERT_POINTS):

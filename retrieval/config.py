@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigurationError
+from retrieval.hnsw import MAX_EF, HnswPlan
 from retrieval.limits import InputLimits
 
 
@@ -187,13 +188,38 @@ class Settings(BaseSettings):
         "empty was lost (a Redis restart without persistence), and a running job silent this "
         "long lost its worker (killed mid-job): either is sent again.",
     )
+    hnsw_m: int = Field(
+        default=32,
+        ge=4,
+        le=128,
+        description="Edges per node of the HNSW graph of a new collection (Qdrant's m; fixed "
+        "when the collection is made). 32 with hnsw_ef_construct 200 lets a search find 99.5% "
+        "of the exact top 10 at 10^6 points; the engine's default, 16 with 100, stays below "
+        "98.6% there at any beam (benchmarks/hnsw.py). It costs a build about 2.5x as long.",
+    )
+    hnsw_ef_construct: int = Field(
+        default=200,
+        ge=4,
+        le=2000,
+        description="Candidates kept while building the HNSW graph of a new collection "
+        "(Qdrant's ef_construct; fixed when the collection is made).",
+    )
     hnsw_ef: int = Field(
         default=256,
         ge=1,
-        le=4096,
-        description="Candidates the HNSW graph search keeps (Qdrant's hnsw_ef): more is closer "
-        "to exact search and slower. 256 finds 99.2% of the exact top 10 at 10^5 points for "
-        "0.5 ms (benchmarks/hnsw.py); the engine's own default found 97.1%.",
+        le=MAX_EF,
+        description="Candidates an HNSW graph search keeps (Qdrant's hnsw_ef) in a collection "
+        "of any size: more is closer to exact search and slower. 256 finds 99.2% of the exact "
+        "top 10 at 10^5 points for 0.5 ms (benchmarks/hnsw.py); the engine's own default "
+        "found 97.1%.",
+    )
+    hnsw_ef_per_million_points: int = Field(
+        default=1024,
+        ge=0,
+        le=MAX_EF,
+        description="The search beam grows with the collection: at least this many "
+        "candidates per 10^6 points (capped at 4,096). 1,024 at 10^6 points finds 99.5% of "
+        "the exact top 10 for 3.9 ms, against 125 ms for an exact scan.",
     )
     optimize_after_points: int = Field(
         default=20_000,
@@ -206,6 +232,15 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def hnsw_plan(self) -> HnswPlan:
+        return HnswPlan(
+            m=self.hnsw_m,
+            ef_construct=self.hnsw_ef_construct,
+            least_ef=self.hnsw_ef,
+            ef_per_million_points=self.hnsw_ef_per_million_points,
+        )
 
     @property
     def vector_backend(self) -> VectorBackend:

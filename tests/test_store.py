@@ -18,6 +18,7 @@ from qdrant_client.models import Distance, VectorParams
 from retrieval.config import Settings
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 from retrieval.filters import And, DateRange, Match, MatchAny, Not, Or, Range, parse_filter
+from retrieval.hnsw import HnswPlan
 from retrieval.store import open_vector_store
 from retrieval.store.base import (
     DENSE_VECTOR,
@@ -1027,19 +1028,20 @@ def test_factory_picks_the_engine_from_settings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ENGINES)
 def test_a_search_beam_leaves_exact_answers_alone(kind: str, tmp_path: Path) -> None:
-    """`hnsw_ef` reaches the engine in dense and hybrid searches; a collection this small is
-    not HNSW-indexed, so its answers are those of a store without it. (Recall at 10^5 points
+    """An HNSW plan reaches the engine in dense and hybrid searches; a collection this small
+    is not HNSW-indexed, so its answers are those of a store without one. (Recall at 10^5 points
     with an index: benchmarks/hnsw.py.)"""
     points = [
         with_sparse(chunk("c", f"d{i}", 0, unit(1, 0.1 * i)), lexical(t10=20.0 - i))
         for i in range(20)
     ]
     answers = []
-    for folder, hnsw_ef in ((tmp_path / "default", None), (tmp_path / "beam", 4)):
+    narrow = HnswPlan(m=4, ef_construct=4, least_ef=4, ef_per_million_points=0)
+    for folder, hnsw in ((tmp_path / "default", None), (tmp_path / "beam", narrow)):
         store = (
-            EdgeVectorStore(root=folder, optimize_after_points=10_000, hnsw_ef=hnsw_ef)
+            EdgeVectorStore(root=folder, optimize_after_points=10_000, hnsw=hnsw)
             if kind == "edge"
-            else ServerVectorStore(client=QdrantClient(path=str(folder)), hnsw_ef=hnsw_ef)
+            else ServerVectorStore(client=QdrantClient(path=str(folder)), hnsw=hnsw)
         )
         try:
             store.create_collection("c", dimension=DIM)
@@ -1054,3 +1056,62 @@ def test_a_search_beam_leaves_exact_answers_alone(kind: str, tmp_path: Path) -> 
             store.close()
     assert answers[0] == answers[1]
     assert documents(answers[0][0]) == ["d0", "d1", "d2", "d3", "d4"]
+
+
+def test_the_search_beam_grows_with_the_collection_as_it_is_optimised(tmp_path: Path) -> None:
+    """The beam is chosen for the shard's size when it is opened and after each background
+    optimisation (which builds the graph it is for), and survives a restart."""
+    plan = HnswPlan(m=8, ef_construct=16, least_ef=16, ef_per_million_points=100_000)
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=300, hnsw=plan)
+    rng = np.random.default_rng(0)
+    try:
+        store.create_collection("c", dimension=DIM)
+        assert store.search_ef("c") == 16
+        store.upsert("c", [chunk("c", f"d{i}", 0, list(rng.normal(size=DIM))) for i in range(500)])
+        store.wait_for_optimizations()
+        assert store.optimizations_completed == 1
+        assert store.search_ef("c") == plan.search_ef(500) == 50
+        assert documents(store.search("c", unit(1), top_k=3))  # the beam is accepted
+    finally:
+        store.close()
+    reopened = EdgeVectorStore(root=tmp_path, optimize_after_points=300, hnsw=plan)
+    try:
+        assert reopened.search_ef("c") == 50
+    finally:
+        reopened.close()
+    engine_default = EdgeVectorStore(root=tmp_path, optimize_after_points=300)
+    try:
+        assert engine_default.search_ef("c") is None
+    finally:
+        engine_default.close()
+
+
+def test_a_new_collection_gets_the_planned_graph(tmp_path: Path) -> None:
+    """The graph's density is written into the shard's configuration when it is made, and the
+    background optimisation builds with it. (qdrant-client's local mode keeps no HNSW
+    configuration, so the server store's equivalent is not observable here.)"""
+    plan = HnswPlan(m=24, ef_construct=150, least_ef=64, ef_per_million_points=0)
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=10_000, hnsw=plan)
+    try:
+        store.create_collection("c", dimension=DIM)
+    finally:
+        store.close()
+    config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
+    assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
+
+
+@pytest.mark.parametrize(
+    ("points", "beam"),
+    [(0, 256), (100_000, 256), (250_000, 256), (500_000, 512), (10**6, 1024), (10**8, 4096)],
+)
+def test_the_service_beam_is_its_floor_until_the_collection_outgrows_it(
+    points: int, beam: int
+) -> None:
+    assert Settings().hnsw_plan.search_ef(points) == beam
+
+
+def test_an_impossible_plan_is_refused() -> None:
+    with pytest.raises(ValueError, match="impossible HNSW plan"):
+        HnswPlan(m=16, ef_construct=100, least_ef=0, ef_per_million_points=1)
+    with pytest.raises(ValueError, match="negative"):
+        HnswPlan(m=16, ef_construct=100, least_ef=8, ef_per_million_points=-1)

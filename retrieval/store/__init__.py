@@ -25,9 +25,9 @@ def open_vector_store(settings: Settings) -> VectorStore:
             # fact; an unreachable server already answers 503 on the first real call.
             check_compatibility=False,
         )
-        return ServerVectorStore(client=client, hnsw_ef=settings.hnsw_ef)
+        return ServerVectorStore(client=client, hnsw=settings.hnsw_plan)
     return EdgeVectorStore(
         root=settings.shards_dir,
         optimize_after_points=settings.optimize_after_points,
-        hnsw_ef=settings.hnsw_ef,
+        hnsw=settings.hnsw_plan,
     )

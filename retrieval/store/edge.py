@@ -77,6 +77,7 @@ import qdrant_edge as qe
 
 from retrieval.errors import Conflict, InvalidInput, NotFound
 from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
+from retrieval.hnsw import FULL_SCAN_KB, HnswPlan
 from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
@@ -115,6 +116,9 @@ class _Collection:
     points_since_optimize: int = 0
     journal: list[qe.UpdateOperation] | None = None
     """Writes made since the running optimisation was scheduled; None when none runs."""
+    search_params: qe.SearchParams | None = None
+    """The beam of dense searches, chosen for the shard's size when it was opened or
+    optimised (only optimised segments have a graph; the rest are scanned exactly)."""
     optimizer: threading.Thread | None = None
     child: subprocess.Popen[bytes] | None = None
     cancelled: bool = False
@@ -124,14 +128,15 @@ class EdgeVectorStore:
     """VectorStore on Qdrant Edge shards under `root`, optimised in a child process."""
 
     def __init__(
-        self, *, root: Path, optimize_after_points: int, hnsw_ef: int | None = None
+        self, *, root: Path, optimize_after_points: int, hnsw: HnswPlan | None = None
     ) -> None:
-        """`hnsw_ef`: candidates of a dense search in an HNSW-indexed segment (None: the
-        engine's default); segments not indexed yet are scanned exactly either way."""
+        """`hnsw`: the graph of new collections and the beam of dense searches in indexed
+        segments (None: the engine's defaults); segments not indexed yet are scanned exactly
+        either way."""
         if optimize_after_points < 1:
             raise ValueError("optimize_after_points must be at least 1")
         self._root = root
-        self._dense_params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef is not None else None
+        self._hnsw = hnsw
         self._work_dir = root / WORK_DIR_NAME
         self._optimize_after_points = optimize_after_points
         self._lock = threading.Lock()
@@ -167,6 +172,13 @@ class EdgeVectorStore:
                 sparse_vectors={
                     LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
                 },
+                hnsw_config=None
+                if self._hnsw is None
+                else qe.HnswIndexConfig(
+                    m=self._hnsw.m,
+                    ef_construct=self._hnsw.ef_construct,
+                    full_scan_threshold=FULL_SCAN_KB,
+                ),
             )
             shard = qe.EdgeShard.create(str(path), config)
             shard.update(
@@ -176,7 +188,9 @@ class EdgeVectorStore:
                 qe.UpdateOperation.create_field_index("chunk_index", qe.PayloadSchemaType.Integer)
             )
             shard.flush()
-            self._collections[name] = _Collection(shard=shard, document_vectors=True)
+            self._collections[name] = _Collection(
+                shard=shard, document_vectors=True, search_params=self._search_params(shard)
+            )
 
     def drop_collection(self, name: str) -> None:
         path = self._shard_path(name)
@@ -294,10 +308,11 @@ class EdgeVectorStore:
         with self._shard(name) as (collection, shard):
             if document_level and not collection.document_vectors:
                 raise NotFound(f"Collection {name!r} has no {DOCUMENT_VECTOR!r} vectors.")
+            params = collection.search_params
             try:
                 if sparse is None:
                     fetch = _dense_fetch(
-                        shard, dense, condition, threshold, using=using, params=self._dense_params
+                        shard, dense, condition, threshold, using=using, params=params
                     )
                 else:
                     legs = base.hybrid_candidates(top_k, candidates)
@@ -309,7 +324,7 @@ class EdgeVectorStore:
                         legs,
                         grouping=group_by_document,
                         weights=weights,
-                        dense_params=self._dense_params,
+                        dense_params=params,
                     )
                 return base.collect_hits(
                     fetch,
@@ -320,6 +335,12 @@ class EdgeVectorStore:
             except Exception as exc:
                 _raise_invalid_input(exc)
                 raise
+
+    def search_ef(self, name: str) -> int | None:
+        """The beam dense searches in `name` use now (None: the engine's default)."""
+        with self._shard(name) as (collection, _):
+            params = collection.search_params
+        return None if params is None else params.hnsw_ef
 
     def count(self, name: str, *, document_id: str | None = None) -> int:
         condition = (
@@ -408,6 +429,7 @@ class EdgeVectorStore:
                 shard=shard,
                 document_vectors=DOCUMENT_VECTOR in _stored_vectors(path),
                 points_since_optimize=max(0, info.points_count - info.indexed_vectors_count),
+                search_params=self._search_params(shard),
             )
             self._collections[name] = collection
             return collection
@@ -420,6 +442,11 @@ class EdgeVectorStore:
             if collection.shard is None:
                 raise NotFound(f"Collection {name!r} does not exist (it was dropped).")
             yield collection, collection.shard
+
+    def _search_params(self, shard: qe.EdgeShard) -> qe.SearchParams | None:
+        if self._hnsw is None:
+            return None
+        return qe.SearchParams(hnsw_ef=self._hnsw.search_ef(shard.info().points_count))
 
     def _stored_dimension(self, path: Path) -> int:
         vectors = _stored_vectors(path)
@@ -506,6 +533,7 @@ class EdgeVectorStore:
                 live.rename(old)
                 work.rename(live)
                 collection.shard = qe.EdgeShard.load(str(live))
+                collection.search_params = self._search_params(collection.shard)
                 shutil.rmtree(old, ignore_errors=True)
                 self._optimizations_completed += 1
                 logger.info("Collection %r optimised", name)

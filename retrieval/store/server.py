@@ -27,6 +27,7 @@ client is built for REST (no gRPC), so no gRPC errors arise. Any other error pro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -36,6 +37,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
+from retrieval.hnsw import HnswPlan
 from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
@@ -48,21 +50,22 @@ from retrieval.store.base import (
     StoredHit,
 )
 
+BEAM_REFRESH_S = 60.0
+"""How long the size a collection's search beam was chosen for is trusted."""
+
 
 class ServerVectorStore:
     """VectorStore on a Qdrant server (or qdrant-client's local mode in tests)."""
 
-    def __init__(self, *, client: QdrantClient, hnsw_ef: int | None = None) -> None:
-        """`hnsw_ef`: candidates of a dense search in an HNSW-indexed segment (None: the
-        server's default); local mode searches exactly and ignores it."""
+    def __init__(self, *, client: QdrantClient, hnsw: HnswPlan | None = None) -> None:
+        """`hnsw`: the graph of new collections and the beam of dense searches (None: the
+        server's defaults); local mode searches exactly and ignores the beam."""
         self._client = client
         options = client.init_options
         self._is_local = options.get("path") is not None or options.get("location") == ":memory:"
-        self._dense_params = (
-            models.SearchParams(hnsw_ef=hnsw_ef)
-            if hnsw_ef is not None and not self._is_local  # local mode warns that it ignores it
-            else None
-        )
+        self._hnsw = hnsw
+        self._beams: dict[str, tuple[float, models.SearchParams]] = {}
+        """Collection name -> (when its size was read, the beam for that size)."""
         self._where = _describe_location(options)
         self._document_vectors: dict[str, bool] = {}
         """Collection name -> whether it has DOCUMENT_VECTOR (read once per collection)."""
@@ -87,6 +90,11 @@ class ServerVectorStore:
                     sparse_vectors_config={
                         LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                     },
+                    hnsw_config=None
+                    if self._hnsw is None
+                    else models.HnswConfigDiff(
+                        m=self._hnsw.m, ef_construct=self._hnsw.ef_construct
+                    ),
                 )
             except (UnexpectedResponse, ValueError):
                 # Created meanwhile by another process: the server answers 409, local mode
@@ -105,6 +113,7 @@ class ServerVectorStore:
 
     def drop_collection(self, name: str) -> None:
         self._document_vectors.pop(name, None)
+        self._beams.pop(name, None)
         with self._translate_errors(name):
             self._client.delete_collection(name)
 
@@ -206,18 +215,28 @@ class ServerVectorStore:
         condition = _filter(query_filter)
         if document_level and not self.has_document_vectors(name):
             raise NotFound(f"Collection {name!r} has no {DOCUMENT_VECTOR!r} vectors.")
-        if sparse is None:
-            using = DOCUMENT_VECTOR if document_level else DENSE_VECTOR
-            fetch = self._dense_fetch(name, dense, condition, threshold, using=using)
-        else:
-            legs = base.hybrid_candidates(top_k, candidates)
-            fetch = self._hybrid_fetch(
-                name, dense, sparse, condition, legs, grouping=group_by_document, weights=weights
-            )
         with self._translate_errors(name):
             if top_k < 1:
                 self._require_collection(name)
                 return []
+            params = self._dense_params(name)
+            if sparse is None:
+                using = DOCUMENT_VECTOR if document_level else DENSE_VECTOR
+                fetch = self._dense_fetch(
+                    name, dense, condition, threshold, using=using, params=params
+                )
+            else:
+                legs = base.hybrid_candidates(top_k, candidates)
+                fetch = self._hybrid_fetch(
+                    name,
+                    dense,
+                    sparse,
+                    condition,
+                    legs,
+                    grouping=group_by_document,
+                    weights=weights,
+                    params=params,
+                )
             return base.collect_hits(
                 fetch,
                 top_k=top_k,
@@ -251,6 +270,7 @@ class ServerVectorStore:
         threshold: float | None,
         *,
         using: str,
+        params: models.SearchParams | None,
     ) -> Callable[[int], tuple[list[StoredHit], bool]]:
         def fetch(limit: int) -> tuple[list[StoredHit], bool]:
             response = self._client.query_points(
@@ -259,7 +279,7 @@ class ServerVectorStore:
                 using=using,
                 limit=limit,
                 query_filter=condition,
-                search_params=self._dense_params,
+                search_params=params,
                 score_threshold=base.engine_threshold(threshold),
                 with_payload=True,
                 with_vectors=[LEXICAL_VECTOR],
@@ -278,6 +298,7 @@ class ServerVectorStore:
         *,
         grouping: bool,
         weights: list[float] | None,
+        params: models.SearchParams | None,
     ) -> Callable[[int], tuple[list[StoredHit], bool]]:
         lexical_query = _sparse(sparse)
         fusion: models.FusionQuery | models.RrfQuery = (
@@ -296,7 +317,7 @@ class ServerVectorStore:
                         using=DENSE_VECTOR,
                         limit=leg_limit,
                         filter=condition,
-                        params=self._dense_params,
+                        params=params,
                     ),
                     models.Prefetch(
                         query=lexical_query, using=LEXICAL_VECTOR, limit=leg_limit, filter=condition
@@ -321,6 +342,19 @@ class ServerVectorStore:
             return hits, len(fused.points) < limit
 
         return fetch
+
+    def _dense_params(self, name: str) -> models.SearchParams | None:
+        """The beam for a dense search in `name`, from its size read at most every
+        BEAM_REFRESH_S (an estimate: the server's count without exact=True)."""
+        if self._hnsw is None or self._is_local:  # local mode warns that it ignores a beam
+            return None
+        now = time.monotonic()
+        read = self._beams.get(name)
+        if read is None or now - read[0] > BEAM_REFRESH_S:
+            points = self._client.count(name, exact=False).count
+            read = (now, models.SearchParams(hnsw_ef=self._hnsw.search_ef(points)))
+            self._beams[name] = read
+        return read[1]
 
     def _require_collection(self, name: str) -> None:
         if not self._client.collection_exists(name):
@@ -379,6 +413,10 @@ class ServerVectorStore:
             if message.startswith("Wrong input"):
                 raise InvalidInput(f"Qdrant refused the request on {name!r}: {message}") from exc
             raise
+
+
+def _graph(plan: HnswPlan) -> models.HnswConfigDiff:
+    return models.HnswConfigDiff(m=plan.m, ef_construct=plan.ef_construct)
 
 
 def _describe_location(options: dict[str, object]) -> str:
