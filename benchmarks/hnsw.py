@@ -63,6 +63,7 @@ from retrieval.store.edge import EdgeVectorStore
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 COLLECTION = "hnsw"
 UPSERT_POINTS = 2_000
+EMBEDDINGS_CACHE = Path(".bench-hnsw") / "scifact-minilm.npz"
 TOP_K = 10
 
 
@@ -117,6 +118,29 @@ def blends_from(
     return np.concatenate([passages, blends])[:count].astype(np.float32), heavier
 
 
+def write_points(store: EdgeVectorStore, vectors: NDArray[np.float32], first_row: int = 0) -> None:
+    """Upsert `vectors` as one-chunk documents numbered from `first_row`."""
+    for start in range(0, len(vectors), UPSERT_POINTS):
+        rows = vectors[start : start + UPSERT_POINTS]
+        store.upsert(
+            COLLECTION,
+            [
+                ChunkPoint(
+                    id=point_id(COLLECTION, f"doc-{first_row + start + offset}", 0),
+                    vector=row,
+                    payload=ChunkPayload(
+                        document_id=f"doc-{first_row + start + offset}",
+                        chunk_index=0,
+                        text="",
+                        start=0,
+                        end=0,
+                    ),
+                )
+                for offset, row in enumerate(rows)
+            ],
+        )
+
+
 def build_shard(
     root: Path, vectors: NDArray[np.float32], plan: HnswPlan, console: Console
 ) -> tuple[float, int | None]:
@@ -126,25 +150,7 @@ def build_shard(
     try:
         store.create_collection(COLLECTION, dimension=vectors.shape[1])
         started = time.perf_counter()
-        for start in range(0, len(vectors), UPSERT_POINTS):
-            rows = vectors[start : start + UPSERT_POINTS]
-            store.upsert(
-                COLLECTION,
-                [
-                    ChunkPoint(
-                        id=point_id(COLLECTION, f"doc-{start + offset}", 0),
-                        vector=row,
-                        payload=ChunkPayload(
-                            document_id=f"doc-{start + offset}",
-                            chunk_index=0,
-                            text="",
-                            start=0,
-                            end=0,
-                        ),
-                    )
-                    for offset, row in enumerate(rows)
-                ],
-            )
+        write_points(store, vectors)
         console.print(f"{len(vectors)} points written in {time.perf_counter() - started:.0f} s")
         started = time.perf_counter()
         store.wait_for_optimizations()
@@ -301,7 +307,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--cache",
         type=Path,
-        default=Path(".bench-hnsw") / "scifact-minilm.npz",
+        default=EMBEDDINGS_CACHE,
         help="where the SciFact embeddings are kept between runs",
     )
     return parser.parse_args()

@@ -227,6 +227,14 @@ class Settings(BaseSettings):
         description="Embedded mode: build the HNSW index in the background once this many "
         "points were written since the last build.",
     )
+    optimize_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Embedded mode: how much lower than the service's the priority of the "
+        "process that builds an HNSW index is (Unix nice): the build takes the cores that "
+        "searches and ingestion leave idle. 0 builds at the service's priority.",
+    )
 
     @field_validator("database_url", "qdrant_url", "broker_url", mode="before")
     @classmethod

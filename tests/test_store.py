@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -1115,3 +1116,38 @@ def test_an_impossible_plan_is_refused() -> None:
         HnswPlan(m=16, ef_construct=100, least_ef=0, ef_per_million_points=1)
     with pytest.raises(ValueError, match="negative"):
         HnswPlan(m=16, ef_construct=100, least_ef=8, ef_per_million_points=-1)
+
+
+def _processes_naming(marker: str) -> list[int]:
+    """Ids of this machine's processes whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "cmdline").read_text(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:  # the process ended while being read
+            continue
+    return found
+
+
+def test_the_index_is_built_at_a_lower_priority_than_the_service(tmp_path: Path) -> None:
+    """The optimising child runs `optimize_niceness` below this process, so the build takes
+    only the cores that searches and ingestion leave idle."""
+    rng = np.random.default_rng(0)
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=500, optimize_niceness=7)
+    seen: set[int] = set()
+    try:
+        store.create_collection("c", dimension=DIM)
+        vectors = rng.normal(size=(500, DIM))
+        store.upsert("c", [chunk("c", f"d{i}", 0, list(row)) for i, row in enumerate(vectors)])
+        while store.optimizations_completed == 0:
+            for pid in _processes_naming(str(tmp_path / ".optimizing")):
+                try:
+                    seen.add(os.getpriority(os.PRIO_PROCESS, pid))
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.002)  # the child lives about a second (its start, the load, the close)
+    finally:
+        store.close()
+    assert min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7) in seen
+    assert store.optimizations_completed == 1

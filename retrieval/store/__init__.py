@@ -29,5 +29,6 @@ def open_vector_store(settings: Settings) -> VectorStore:
     return EdgeVectorStore(
         root=settings.shards_dir,
         optimize_after_points=settings.optimize_after_points,
+        optimize_niceness=settings.optimize_niceness,
         hnsw=settings.hnsw_plan,
     )

@@ -18,7 +18,8 @@ that shape this module:
   flushed, open shard loads fine in another process.
 - So optimisation runs in a child process on a copy: under the collection's lock the shard
   is flushed and copied to ``.optimizing/<name>``; the child loads the copy, runs
-  `optimize()` (builds HNSW and payload index segments) and closes it, while this process
+  `optimize()` (builds HNSW and payload index segments) and closes it at a lower priority
+  (`optimize_niceness`: the build takes the cores searches leave idle), while this process
   keeps serving searches and writes from the live shard. Writes made since the optimisation
   was scheduled are journalled and replayed onto the optimised copy, which then replaces
   the live folder (close, rename, load: a short pause of that collection only). Replaying a
@@ -98,7 +99,8 @@ CONFIG_FILE = "edge_config.json"
 _UNSAFE_NAME = re.compile(r"^\.|[/\\\x00]")
 
 _OPTIMIZE_CHILD = (
-    "import sys, qdrant_edge\n"
+    "import os, sys, qdrant_edge\n"
+    "os.nice(int(sys.argv[2]))\n"
     "shard = qdrant_edge.EdgeShard.load(sys.argv[1])\n"
     "shard.optimize()\n"
     "shard.close()\n"
@@ -128,13 +130,21 @@ class EdgeVectorStore:
     """VectorStore on Qdrant Edge shards under `root`, optimised in a child process."""
 
     def __init__(
-        self, *, root: Path, optimize_after_points: int, hnsw: HnswPlan | None = None
+        self,
+        *,
+        root: Path,
+        optimize_after_points: int,
+        hnsw: HnswPlan | None = None,
+        optimize_niceness: int = 0,
     ) -> None:
         """`hnsw`: the graph of new collections and the beam of dense searches in indexed
         segments (None: the engine's defaults); segments not indexed yet are scanned exactly
-        either way."""
+        either way. `optimize_niceness`: how much lower the optimising child's priority is."""
         if optimize_after_points < 1:
             raise ValueError("optimize_after_points must be at least 1")
+        if not 0 <= optimize_niceness <= 19:
+            raise ValueError("optimize_niceness must be between 0 and 19")
+        self._optimize_niceness = optimize_niceness
         self._root = root
         self._hnsw = hnsw
         self._work_dir = root / WORK_DIR_NAME
@@ -501,7 +511,13 @@ class EdgeVectorStore:
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(live, work)
                 child = subprocess.Popen(
-                    [sys.executable, "-c", _OPTIMIZE_CHILD, str(work)],
+                    [
+                        sys.executable,
+                        "-c",
+                        _OPTIMIZE_CHILD,
+                        str(work),
+                        str(self._optimize_niceness),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
                 )

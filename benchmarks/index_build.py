@@ -1,0 +1,175 @@
+"""Searches while the embedded store builds an HNSW index, at each priority of the build.
+
+The store builds a collection's graph in a child process (retrieval/store/edge.py) that runs
+``SEMSEARCH_OPTIMIZE_NICENESS`` below the service's priority. This measures what that buys:
+
+1. Points: 10^5 by default, from benchmarks/hnsw.py (SciFact abstracts embedded by
+   all-MiniLM-L6-v2 and perturbed copies of them; the embeddings are cached there).
+2. For each niceness (``--niceness``, 0 and 10 by default, in the order a b b a so that
+   drift cancels), a fresh store gets every point but the last batch; then searches run one
+   after another for ``--seconds`` (idle: the baseline), the last batch starts the build, and
+   searches run again until it ends (during the build).
+3. A search is what the service does in process: the model encodes a SciFact query (torch,
+   ``SEMSEARCH_ENGINE_THREADS`` threads), and the store searches its shard, which has no
+   graph yet either way (an exact scan), for the top 10.
+
+    python benchmarks/index_build.py
+    python benchmarks/index_build.py --points 50000 --niceness 0,10,19
+
+The data is read from ../shared/data/scifact (next to the repository); without it the
+benchmark says so and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hnsw import (
+    COLLECTION,
+    EMBEDDINGS_CACHE,
+    SCIFACT,
+    UPSERT_POINTS,
+    embeddings,
+    points_from,
+    write_points,
+)
+from ingestion import load_queries, percentile
+from numpy.typing import NDArray
+from rich.console import Console
+from rich.table import Table
+
+from retrieval.config import Settings
+from retrieval.models.base import EmbeddingModel
+from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
+from retrieval.store.edge import EdgeVectorStore
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    niceness: int
+    idle_ms: list[float]
+    building_ms: list[float]
+    build_s: float
+
+
+def search_ms(store: EdgeVectorStore, model: EmbeddingModel, query: str) -> float:
+    started = time.perf_counter()
+    vector = model.encode_queries([query])[0]
+    store.search(COLLECTION, vector, top_k=10)
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(
+    vectors: NDArray[np.float32],
+    niceness: int,
+    model: EmbeddingModel,
+    queries: list[str],
+    seconds: float,
+) -> Round:
+    with tempfile.TemporaryDirectory(prefix="semsearch-build-") as folder:
+        store = EdgeVectorStore(
+            root=Path(folder),
+            optimize_after_points=len(vectors),
+            hnsw=Settings().hnsw_plan,
+            optimize_niceness=niceness,
+        )
+        try:
+            store.create_collection(COLLECTION, dimension=vectors.shape[1])
+            last = len(vectors) - UPSERT_POINTS
+            write_points(store, vectors[:last])
+            idle: list[float] = []
+            until = time.perf_counter() + seconds
+            while time.perf_counter() < until:
+                idle.append(search_ms(store, model, queries[len(idle) % len(queries)]))
+            started = time.perf_counter()
+            write_points(store, vectors[last:], first_row=last)
+            building: list[float] = []
+            while store.optimizations_completed == 0:
+                building.append(search_ms(store, model, queries[len(building) % len(queries)]))
+            build_s = time.perf_counter() - started
+        finally:
+            store.close()
+    return Round(niceness, idle, building, build_s)
+
+
+def main(args: argparse.Namespace) -> None:
+    console = Console()
+    if not SCIFACT.is_dir():
+        sys.exit(f"SciFact is not at {SCIFACT} (../shared/data/scifact next to the repository)")
+    passages, _ = embeddings(args.cache, console)
+    vectors = points_from(passages, args.points, noise=0.5, seed=0)
+    model = ModelRegistry(BUNDLED_MODELS, default=MINILM.name).get(MINILM.name)  # no query cache
+    queries = load_queries(100_000)  # all of them
+    order = [*args.niceness, *reversed(args.niceness)]
+    rounds = []
+    for niceness in order:
+        console.print(f"niceness {niceness}: writing {len(vectors):,} points, then searching")
+        rounds.append(measure(vectors, niceness, model, queries, args.seconds))
+    plan = Settings().hnsw_plan
+    table = Table(
+        title=f"{len(vectors):,} points, HNSW m {plan.m} / ef_construct {plan.ef_construct}; "
+        f"searches (encode + exact scan) one after another; "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+    )
+    for column in (
+        "build niceness",
+        "idle p50 / p95 ms",
+        "during the build p50 / p95 ms",
+        "p50 / p95 vs idle",
+        "searches during the build",
+        "build s",
+    ):
+        table.add_column(column, justify="right")
+    for result in rounds:
+        idle = (percentile(result.idle_ms, 0.5), percentile(result.idle_ms, 0.95))
+        busy = (percentile(result.building_ms, 0.5), percentile(result.building_ms, 0.95))
+        table.add_row(
+            str(result.niceness),
+            f"{idle[0]:.1f} / {idle[1]:.1f}",
+            f"{busy[0]:.1f} / {busy[1]:.1f}",
+            f"{busy[0] / idle[0]:.2f}x / {busy[1] / idle[1]:.2f}x",
+            str(len(result.building_ms)),
+            f"{result.build_s:.0f}",
+        )
+    console.print(table)
+
+
+def parse_niceness(text: str) -> list[int]:
+    """A comma-separated list of priorities from 0 to 19, as an argparse `type`."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from exc
+    if not values or any(not 0 <= value <= 19 for value in values):
+        raise argparse.ArgumentTypeError("a list of priorities from 0 to 19, e.g. 0,10")
+    return values
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument(
+        "--niceness",
+        type=parse_niceness,
+        default=[0, 10],
+        help="comma-separated priorities of the build below the service's",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="idle searches' duration")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=EMBEDDINGS_CACHE,
+        help="where benchmarks/hnsw.py keeps the SciFact embeddings",
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(parse_args())
