@@ -6,15 +6,18 @@ The store builds a collection's graph in a child process (retrieval/store/edge.p
 1. Points: 10^5 by default, from benchmarks/hnsw.py (SciFact abstracts embedded by
    all-MiniLM-L6-v2 and perturbed copies of them; the embeddings are cached there).
 2. For each niceness (``--niceness``, 0 and 10 by default, in the order a b b a so that
-   drift cancels), a fresh store gets every point but the last batch; then searches run one
-   after another for ``--seconds`` (idle: the baseline), the last batch starts the build, and
-   searches run again until it ends (during the build).
+   drift cancels), a fresh store gets every point but the last batch; then searches run for
+   20 s (idle: the baseline), the last batch starts the build, and searches run again until
+   it ends (during the build). Searches come at ``--rate`` per second (10 by default, about
+   half of what one process answers here), each timed from when it was due, so that waiting
+   behind the one before counts; ``--rate 0`` runs them one after another, which keeps both
+   cores busy and leaves a build at a lower priority almost nothing.
 3. A search is what the service does in process: the model encodes a SciFact query (torch,
    ``SEMSEARCH_ENGINE_THREADS`` threads), and the store searches its shard, which has no
    graph yet either way (an exact scan), for the top 10.
 
     python benchmarks/index_build.py
-    python benchmarks/index_build.py --points 50000 --niceness 0,10,19
+    python benchmarks/index_build.py --points 50000 --niceness 0,10,19 --rate 5
 
 The data is read from ../shared/data/scifact (next to the repository); without it the
 benchmark says so and stops.
@@ -27,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +54,9 @@ from retrieval.models.base import EmbeddingModel
 from retrieval.models.registry import BUNDLED_MODELS, MINILM, ModelRegistry
 from retrieval.store.edge import EdgeVectorStore
 
+IDLE_S = 20.0
+"""How long searches run before the build, for the baseline."""
+
 
 @dataclass(frozen=True, slots=True)
 class Round:
@@ -66,12 +73,31 @@ def search_ms(store: EdgeVectorStore, model: EmbeddingModel, query: str) -> floa
     return (time.perf_counter() - started) * 1000
 
 
+class Searches:
+    """Searches at `rate` per second (0: one after another), each timed from when it was due,
+    so that a search kept waiting by the one before counts its wait."""
+
+    def __init__(
+        self, store: EdgeVectorStore, model: EmbeddingModel, queries: list[str], rate: float
+    ) -> None:
+        self._store, self._model, self._queries = store, model, queries
+        self._interval = 1 / rate if rate else 0.0
+
+    def run(self, go_on: Callable[[], bool]) -> list[float]:
+        taken: list[float] = []
+        due = time.perf_counter()
+        while go_on():
+            now = time.perf_counter()
+            time.sleep(max(0.0, due - now))
+            late_ms = max(0.0, now - due) * 1000
+            query = self._queries[len(taken) % len(self._queries)]
+            taken.append(late_ms + search_ms(self._store, self._model, query))
+            due = due + self._interval if self._interval else time.perf_counter()
+        return taken
+
+
 def measure(
-    vectors: NDArray[np.float32],
-    niceness: int,
-    model: EmbeddingModel,
-    queries: list[str],
-    seconds: float,
+    vectors: NDArray[np.float32], niceness: int, searches: Callable[[EdgeVectorStore], Searches]
 ) -> Round:
     with tempfile.TemporaryDirectory(prefix="semsearch-build-") as folder:
         store = EdgeVectorStore(
@@ -84,15 +110,12 @@ def measure(
             store.create_collection(COLLECTION, dimension=vectors.shape[1])
             last = len(vectors) - UPSERT_POINTS
             write_points(store, vectors[:last])
-            idle: list[float] = []
-            until = time.perf_counter() + seconds
-            while time.perf_counter() < until:
-                idle.append(search_ms(store, model, queries[len(idle) % len(queries)]))
+            client = searches(store)
+            until = time.perf_counter() + IDLE_S
+            idle = client.run(lambda: time.perf_counter() < until)
             started = time.perf_counter()
             write_points(store, vectors[last:], first_row=last)
-            building: list[float] = []
-            while store.optimizations_completed == 0:
-                building.append(search_ms(store, model, queries[len(building) % len(queries)]))
+            building = client.run(lambda: store.optimizations_completed == 0)
             build_s = time.perf_counter() - started
         finally:
             store.close()
@@ -111,11 +134,14 @@ def main(args: argparse.Namespace) -> None:
     rounds = []
     for niceness in order:
         console.print(f"niceness {niceness}: writing {len(vectors):,} points, then searching")
-        rounds.append(measure(vectors, niceness, model, queries, args.seconds))
+        rounds.append(
+            measure(vectors, niceness, lambda store: Searches(store, model, queries, args.rate))
+        )
     plan = Settings().hnsw_plan
     table = Table(
         title=f"{len(vectors):,} points, HNSW m {plan.m} / ef_construct {plan.ef_construct}; "
-        f"searches (encode + exact scan) one after another; "
+        f"searches (encode + exact scan) "
+        f"{f'{args.rate:g}/s' if args.rate else 'one after another'}; "
         f"load average {os.getloadavg()[0]:.2f} at the end"
     )
     for column in (
@@ -161,7 +187,12 @@ def parse_args() -> argparse.Namespace:
         default=[0, 10],
         help="comma-separated priorities of the build below the service's",
     )
-    parser.add_argument("--seconds", type=float, default=20.0, help="idle searches' duration")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="searches per second, each timed from when it was due (0: one after another)",
+    )
     parser.add_argument(
         "--cache",
         type=Path,
