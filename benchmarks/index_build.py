@@ -56,6 +56,8 @@ from retrieval.store.edge import EdgeVectorStore
 
 IDLE_S = 20.0
 """How long searches run before the build, for the baseline."""
+BUILD_LIMIT_S = 1800.0
+"""A build that has not ended by then failed (its error is logged) or starves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +68,9 @@ class Round:
     build_s: float
 
 
-def search_ms(store: EdgeVectorStore, model: EmbeddingModel, query: str) -> float:
-    started = time.perf_counter()
+def search(store: EdgeVectorStore, model: EmbeddingModel, query: str) -> None:
     vector = model.encode_queries([query])[0]
     store.search(COLLECTION, vector, top_k=10)
-    return (time.perf_counter() - started) * 1000
 
 
 class Searches:
@@ -87,12 +87,13 @@ class Searches:
         taken: list[float] = []
         due = time.perf_counter()
         while go_on():
-            now = time.perf_counter()
-            time.sleep(max(0.0, due - now))
-            late_ms = max(0.0, now - due) * 1000
+            time.sleep(max(0.0, due - time.perf_counter()))
+            if not self._interval:
+                due = time.perf_counter()
             query = self._queries[len(taken) % len(self._queries)]
-            taken.append(late_ms + search_ms(self._store, self._model, query))
-            due = due + self._interval if self._interval else time.perf_counter()
+            search(self._store, self._model, query)
+            taken.append((time.perf_counter() - due) * 1000)
+            due += self._interval
         return taken
 
 
@@ -113,10 +114,17 @@ def measure(
             client = searches(store)
             until = time.perf_counter() + IDLE_S
             idle = client.run(lambda: time.perf_counter() < until)
-            started = time.perf_counter()
             write_points(store, vectors[last:], first_row=last)
-            building = client.run(lambda: store.optimizations_completed == 0)
+            started = time.perf_counter()
+            building = client.run(
+                lambda: (
+                    store.optimizations_completed == 0
+                    and time.perf_counter() - started < BUILD_LIMIT_S
+                )
+            )
             build_s = time.perf_counter() - started
+            if store.optimizations_completed == 0:
+                sys.exit(f"the build did not end within {BUILD_LIMIT_S:.0f} s; see the log")
         finally:
             store.close()
     return Round(niceness, idle, building, build_s)
@@ -126,6 +134,8 @@ def main(args: argparse.Namespace) -> None:
     console = Console()
     if not SCIFACT.is_dir():
         sys.exit(f"SciFact is not at {SCIFACT} (../shared/data/scifact next to the repository)")
+    if args.points <= 2 * UPSERT_POINTS:
+        sys.exit(f"--points must exceed {2 * UPSERT_POINTS}: the last {UPSERT_POINTS} start it")
     passages, _ = embeddings(args.cache, console)
     vectors = points_from(passages, args.points, noise=0.5, seed=0)
     model = ModelRegistry(BUNDLED_MODELS, default=MINILM.name).get(MINILM.name)  # no query cache

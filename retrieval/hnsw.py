@@ -12,6 +12,8 @@ at 10^6 for 3.9 ms, against 125-133 ms for an exact scan.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_EF = 4096
@@ -42,3 +44,32 @@ class HnswPlan:
         """The beam for a search in a collection of `points` points."""
         grown = math.ceil(max(0, points) * self.ef_per_million_points / 1_000_000)
         return min(MAX_EF, max(self.least_ef, grown))
+
+
+class BeamsBySize:
+    """Each collection's beam, from its size read at most once every `refresh_s` seconds:
+    for a store whose size is a round trip away (a Qdrant server)."""
+
+    def __init__(
+        self,
+        plan: HnswPlan,
+        *,
+        refresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._plan = plan
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._read: dict[str, tuple[float, int]] = {}
+        """Collection name -> (when its size was read, the beam for that size)."""
+
+    def beam(self, name: str, read_size: Callable[[], int]) -> int:
+        now = self._clock()
+        read = self._read.get(name)
+        if read is None or now - read[0] >= self._refresh_s:
+            read = (now, self._plan.search_ef(read_size()))
+            self._read[name] = read
+        return read[1]
+
+    def forget(self, name: str) -> None:
+        self._read.pop(name, None)

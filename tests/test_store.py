@@ -19,7 +19,7 @@ from qdrant_client.models import Distance, VectorParams
 from retrieval.config import Settings
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 from retrieval.filters import And, DateRange, Match, MatchAny, Not, Or, Range, parse_filter
-from retrieval.hnsw import HnswPlan
+from retrieval.hnsw import BeamsBySize, HnswPlan
 from retrieval.store import open_vector_store
 from retrieval.store.base import (
     DENSE_VECTOR,
@@ -1029,8 +1029,9 @@ def test_factory_picks_the_engine_from_settings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ENGINES)
 def test_a_search_beam_leaves_exact_answers_alone(kind: str, tmp_path: Path) -> None:
-    """An HNSW plan reaches the engine in dense and hybrid searches; a collection this small
-    is not HNSW-indexed, so its answers are those of a store without one. (Recall at 10^5 points
+    """An HNSW plan leaves the answers of dense and hybrid searches alone where a collection is
+    too small to be HNSW-indexed: Edge is given the beam and scans exactly; qdrant-client's
+    local mode ignores it. (Recall at 10^5 points
     with an index: benchmarks/hnsw.py.)"""
     points = [
         with_sparse(chunk("c", f"d{i}", 0, unit(1, 0.1 * i)), lexical(t10=20.0 - i))
@@ -1140,7 +1141,8 @@ def test_the_index_is_built_at_a_lower_priority_than_the_service(tmp_path: Path)
         store.create_collection("c", dimension=DIM)
         vectors = rng.normal(size=(500, DIM))
         store.upsert("c", [chunk("c", f"d{i}", 0, list(row)) for i, row in enumerate(vectors)])
-        while store.optimizations_completed == 0:
+        deadline = time.monotonic() + 60
+        while store.optimizations_completed == 0 and time.monotonic() < deadline:
             for pid in _processes_naming(str(tmp_path / ".optimizing")):
                 try:
                     seen.add(os.getpriority(os.PRIO_PROCESS, pid))
@@ -1151,3 +1153,32 @@ def test_the_index_is_built_at_a_lower_priority_than_the_service(tmp_path: Path)
         store.close()
     assert min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7) in seen
     assert store.optimizations_completed == 1
+
+
+def test_a_remote_collections_size_is_read_again_only_after_the_refresh_interval() -> None:
+    """The server store's beams (a Qdrant server's count is a round trip): one read per
+    collection per interval, a new one after it and after the collection is forgotten."""
+    plan = HnswPlan(m=16, ef_construct=100, least_ef=10, ef_per_million_points=1_000_000)
+    now = [0.0]
+    sizes = {"a": 50, "b": 5}
+    reads: list[str] = []
+
+    def size_of(name: str) -> Callable[[], int]:
+        def read() -> int:
+            reads.append(name)
+            return sizes[name]
+
+        return read
+
+    beams = BeamsBySize(plan, refresh_s=60.0, clock=lambda: now[0])
+    assert beams.beam("a", size_of("a")) == 50
+    assert beams.beam("b", size_of("b")) == 10
+    sizes["a"] = 80
+    now[0] = 59.0
+    assert beams.beam("a", size_of("a")) == 50  # read 59 s ago: trusted
+    now[0] = 60.0
+    assert beams.beam("a", size_of("a")) == 80
+    beams.forget("b")
+    sizes["b"] = 30
+    assert beams.beam("b", size_of("b")) == 30
+    assert reads == ["a", "b", "a", "b"]

@@ -498,6 +498,13 @@ class EdgeVectorStore:
         if thread is not None:
             thread.join()
 
+    def _start_optimizer(self, work: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", _OPTIMIZE_CHILD, str(work), str(self._optimize_niceness)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
     def _optimize(self, name: str, collection: _Collection) -> None:
         """Optimise a copy of the shard in a child process, then swap it in."""
         live = self._shard_path(name)
@@ -510,17 +517,7 @@ class EdgeVectorStore:
                 collection.shard.flush()
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(live, work)
-                child = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-c",
-                        _OPTIMIZE_CHILD,
-                        str(work),
-                        str(self._optimize_niceness),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
+                child = self._start_optimizer(work)
                 collection.child = child
             _, stderr = child.communicate()
             with collection.lock:
@@ -536,13 +533,7 @@ class EdgeVectorStore:
                         stderr.decode(errors="replace").strip()[-2000:],
                     )
                     return
-                optimized = qe.EdgeShard.load(str(work))
-                try:
-                    for operation in collection.journal or []:
-                        optimized.update(operation)
-                    optimized.flush()
-                finally:
-                    optimized.close()
+                _replay(work, collection.journal or [])
                 collection.shard.close()
                 collection.shard = None
                 shutil.rmtree(old, ignore_errors=True)
@@ -561,12 +552,26 @@ class EdgeVectorStore:
                         shutil.rmtree(live, ignore_errors=True)
                         old.rename(live)
                     collection.shard = qe.EdgeShard.load(str(live))
+                if collection.shard is not None:
+                    # The live folder may hold the optimised shard by now: its size sets the beam.
+                    collection.search_params = self._search_params(collection.shard)
         finally:
             with collection.lock:
                 collection.journal = None
                 collection.child = None
                 collection.optimizer = None
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _replay(path: Path, journal: list[qe.UpdateOperation]) -> None:
+    """Apply the writes journalled during an optimisation to its result at `path`."""
+    optimized = qe.EdgeShard.load(str(path))
+    try:
+        for operation in journal:
+            optimized.update(operation)
+        optimized.flush()
+    finally:
+        optimized.close()
 
 
 def _stored_vectors(path: Path) -> dict[str, Any]:

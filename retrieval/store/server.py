@@ -27,7 +27,6 @@ client is built for REST (no gRPC), so no gRPC errors arise. Any other error pro
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -37,7 +36,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from retrieval.errors import Conflict, InvalidInput, NotFound, Unavailable
 from retrieval.filters import And, DateRange, Filter, Match, MatchAny, Not, Or, Range
-from retrieval.hnsw import HnswPlan
+from retrieval.hnsw import BeamsBySize, HnswPlan
 from retrieval.store import base
 from retrieval.store.base import (
     DENSE_VECTOR,
@@ -64,8 +63,7 @@ class ServerVectorStore:
         options = client.init_options
         self._is_local = options.get("path") is not None or options.get("location") == ":memory:"
         self._hnsw = hnsw
-        self._beams: dict[str, tuple[float, models.SearchParams]] = {}
-        """Collection name -> (when its size was read, the beam for that size)."""
+        self._beams = None if hnsw is None else BeamsBySize(hnsw, refresh_s=BEAM_REFRESH_S)
         self._where = _describe_location(options)
         self._document_vectors: dict[str, bool] = {}
         """Collection name -> whether it has DOCUMENT_VECTOR (read once per collection)."""
@@ -90,11 +88,7 @@ class ServerVectorStore:
                     sparse_vectors_config={
                         LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                     },
-                    hnsw_config=None
-                    if self._hnsw is None
-                    else models.HnswConfigDiff(
-                        m=self._hnsw.m, ef_construct=self._hnsw.ef_construct
-                    ),
+                    hnsw_config=None if self._hnsw is None else _graph(self._hnsw),
                 )
             except (UnexpectedResponse, ValueError):
                 # Created meanwhile by another process: the server answers 409, local mode
@@ -113,7 +107,8 @@ class ServerVectorStore:
 
     def drop_collection(self, name: str) -> None:
         self._document_vectors.pop(name, None)
-        self._beams.pop(name, None)
+        if self._beams is not None:
+            self._beams.forget(name)
         with self._translate_errors(name):
             self._client.delete_collection(name)
 
@@ -346,15 +341,10 @@ class ServerVectorStore:
     def _dense_params(self, name: str) -> models.SearchParams | None:
         """The beam for a dense search in `name`, from its size read at most every
         BEAM_REFRESH_S (an estimate: the server's count without exact=True)."""
-        if self._hnsw is None or self._is_local:  # local mode warns that it ignores a beam
+        if self._beams is None or self._is_local:  # local mode warns that it ignores a beam
             return None
-        now = time.monotonic()
-        read = self._beams.get(name)
-        if read is None or now - read[0] > BEAM_REFRESH_S:
-            points = self._client.count(name, exact=False).count
-            read = (now, models.SearchParams(hnsw_ef=self._hnsw.search_ef(points)))
-            self._beams[name] = read
-        return read[1]
+        ef = self._beams.beam(name, lambda: self._client.count(name, exact=False).count)
+        return models.SearchParams(hnsw_ef=ef)
 
     def _require_collection(self, name: str) -> None:
         if not self._client.collection_exists(name):
