@@ -77,13 +77,11 @@ class Searches:
     """Searches at `rate` per second (0: one after another), each timed from when it was due,
     so that a search kept waiting by the one before counts its wait."""
 
-    def __init__(
-        self, store: EdgeVectorStore, model: EmbeddingModel, queries: list[str], rate: float
-    ) -> None:
-        self._store, self._model, self._queries = store, model, queries
+    def __init__(self, model: EmbeddingModel, queries: list[str], rate: float) -> None:
+        self._model, self._queries = model, queries
         self._interval = 1 / rate if rate else 0.0
 
-    def run(self, go_on: Callable[[], bool]) -> list[float]:
+    def run(self, store: EdgeVectorStore, go_on: Callable[[], bool]) -> list[float]:
         taken: list[float] = []
         due = time.perf_counter()
         while go_on():
@@ -91,15 +89,13 @@ class Searches:
             if not self._interval:
                 due = time.perf_counter()
             query = self._queries[len(taken) % len(self._queries)]
-            search(self._store, self._model, query)
+            search(store, self._model, query)
             taken.append((time.perf_counter() - due) * 1000)
             due += self._interval
         return taken
 
 
-def measure(
-    vectors: NDArray[np.float32], niceness: int, searches: Callable[[EdgeVectorStore], Searches]
-) -> Round:
+def measure(vectors: NDArray[np.float32], niceness: int, searches: Searches) -> Round:
     with tempfile.TemporaryDirectory(prefix="semsearch-build-") as folder:
         store = EdgeVectorStore(
             root=Path(folder),
@@ -111,16 +107,16 @@ def measure(
             store.create_collection(COLLECTION, dimension=vectors.shape[1])
             last = len(vectors) - UPSERT_POINTS
             write_points(store, vectors[:last])
-            client = searches(store)
             until = time.perf_counter() + IDLE_S
-            idle = client.run(lambda: time.perf_counter() < until)
+            idle = searches.run(store, lambda: time.perf_counter() < until)
             write_points(store, vectors[last:], first_row=last)
             started = time.perf_counter()
-            building = client.run(
+            building = searches.run(
+                store,
                 lambda: (
                     store.optimizations_completed == 0
                     and time.perf_counter() - started < BUILD_LIMIT_S
-                )
+                ),
             )
             build_s = time.perf_counter() - started
             if store.optimizations_completed == 0:
@@ -139,14 +135,12 @@ def main(args: argparse.Namespace) -> None:
     passages, _ = embeddings(args.cache, console)
     vectors = points_from(passages, args.points, noise=0.5, seed=0)
     model = ModelRegistry(BUNDLED_MODELS, default=MINILM.name).get(MINILM.name)  # no query cache
-    queries = load_queries(100_000)  # all of them
-    order = [*args.niceness, *reversed(args.niceness)]
+    queries = load_queries()
+    searches = Searches(model, queries, args.rate)
     rounds = []
-    for niceness in order:
+    for niceness in [*args.niceness, *reversed(args.niceness)]:
         console.print(f"niceness {niceness}: writing {len(vectors):,} points, then searching")
-        rounds.append(
-            measure(vectors, niceness, lambda store: Searches(store, model, queries, args.rate))
-        )
+        rounds.append(measure(vectors, niceness, searches))
     plan = Settings().hnsw_plan
     table = Table(
         title=f"{len(vectors):,} points, HNSW m {plan.m} / ef_construct {plan.ef_construct}; "

@@ -71,9 +71,10 @@ def load_corpus(limit: int) -> list[DocumentInput]:
     return documents
 
 
-def load_queries(limit: int) -> list[str]:
+def load_queries(limit: int | None = None) -> list[str]:
+    """SciFact's query texts, the first `limit` of them (None: all)."""
     with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as lines:
-        return [json.loads(line)["text"] for line in lines][:limit]
+        return [json.loads(line)["text"] for line in lines if line.strip()][:limit]
 
 
 def ingest(

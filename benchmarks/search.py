@@ -56,7 +56,7 @@ import httpx
 import numpy as np
 import qdrant_edge as qe
 from hnsw import points_from
-from ingestion import SCIFACT, index_documents, percentile
+from ingestion import SCIFACT, index_documents, load_queries, percentile
 from load import RssSampler, child_server, wait_ready
 from rich.console import Console
 from rich.table import Table
@@ -101,11 +101,6 @@ def load_documents() -> list[DocumentInput]:
         )
         for position, row in enumerate(rows)
     ]
-
-
-def load_queries() -> list[str]:
-    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as lines:
-        return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
 def collection_of(model: str) -> str:

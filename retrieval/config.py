@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         ge=4,
         le=128,
         description="Edges per node of the HNSW graph of a new collection (Qdrant's m; fixed "
-        "when the collection is made). 32 with hnsw_ef_construct 200 lets a search find 99.5% "
+        "when the collection is made). 32 with hnsw_ef_construct 200 lets a search find 99.6% "
         "of the exact top 10 at 10^6 points; the engine's default, 16 with 100, found at most "
         "98.6% there at the beams tried, up to 2,048 (benchmarks/hnsw.py). It costs a build "
         "about twice as long.",

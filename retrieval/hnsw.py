@@ -3,10 +3,8 @@
 A graph's density (`m` edges per node, `ef_construct` build candidates) is fixed when a
 collection is made; the search beam (`hnsw_ef`) is chosen per search and grows with the
 collection, because the share of the exact top 10 a beam finds falls as the graph grows.
-Measured by benchmarks/hnsw.py on SciFact passage embeddings (README, "HNSW"): with m 16 /
-ef_construct 100 (the engine's defaults) ef 256 finds 0.99 of the exact top 10 at 10^5
-points but ef 2,048 only 0.986 at 10^6; with m 32 / ef_construct 200, ef 1,024 finds 0.995
-at 10^6 for 3.9 ms, against 125-133 ms for an exact scan.
+The settings that feed a plan (retrieval/config.py) give the figures behind their defaults;
+benchmarks/hnsw.py measures them (README, "HNSW: the graph and the beam").
 """
 
 from __future__ import annotations
