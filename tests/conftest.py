@@ -27,6 +27,9 @@ from workers.celery_app import create_celery_app
 from workers.tasks import register_tasks
 
 JOB_TIMEOUT_S = 120.0
+LIVE_TIMEOUT_S = 60.0
+"""How long a test waits for a live server's answer: httpx's default 5 s is too short on a
+shared machine, where a first request to a fresh server once took longer."""
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

@@ -16,7 +16,7 @@ from api.app import create_app
 from retrieval.config import Settings
 from retrieval.limits import InputLimits
 from retrieval.models.registry import ModelRegistry
-from tests.conftest import wait_for_job
+from tests.conftest import LIVE_TIMEOUT_S, wait_for_job
 from tests.test_api import DOCUMENTS, create_collection, ingest, search
 
 LIMITS = InputLimits()
@@ -244,7 +244,7 @@ HARD_IDS = ["a/b", "a b", "%2e%2e", "%2F", "100%", "?x=1", "#frag", "é/字", "a
 
 def test_hard_ids_reach_their_own_document_only(live_url: str) -> None:
     """Through httpx against a real server (the test client decodes paths twice)."""
-    with httpx.Client(base_url=live_url) as client:
+    with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
         assert client.post("/collections", json={"name": "ids"}).status_code == 201
         documents = [{"id": i, "text": f"Text {n}."} for n, i in enumerate([*HARD_IDS, "other"])]
         job = client.post("/collections/ids/documents", json={"documents": documents}).json()

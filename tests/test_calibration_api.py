@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import cli
-from tests.conftest import wait_for_job
+from tests.conftest import LIVE_TIMEOUT_S, wait_for_job
 from tests.test_api import create_collection, ingest, search
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -223,7 +223,7 @@ def test_calibrating_an_unknown_collection_is_404(api: TestClient) -> None:
 
 
 def test_the_cli_prints_the_curve_applies_and_plots(live_url: str, tmp_path: Path) -> None:
-    with httpx.Client(base_url=live_url) as client:
+    with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
         created = client.post("/collections", json={"name": "zh", "model": "multilingual-e5-small"})
         assert created.status_code == 201, created.text
     samples = tmp_path / "pairs.csv"
@@ -255,7 +255,7 @@ def test_the_cli_prints_the_curve_applies_and_plots(live_url: str, tmp_path: Pat
     assert "applied to the collection" in result.output
     assert "reached on held-out samples" in result.output
     assert plot.read_bytes().startswith(b"\x89PNG")
-    with httpx.Client(base_url=live_url) as client:
+    with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
         kept = client.get("/collections/zh/calibration").json()
         assert client.get("/collections/zh").json()["threshold"] == kept["threshold"]
 

@@ -25,6 +25,7 @@ from schemathesis.config import SchemathesisConfig
 
 from api.app import create_app
 from retrieval.config import Settings
+from tests.conftest import LIVE_TIMEOUT_S
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -41,7 +42,11 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi(), config
 @pytest.fixture
 def admin_headers(live_url: str) -> dict[str, str]:
     """The first key of a service that was open: from now on it needs one."""
-    created = httpx.post(f"{live_url}/keys", json={"name": "fuzz", "scopes": ["admin"]})
+    created = httpx.post(
+        f"{live_url}/keys",
+        json={"name": "fuzz", "scopes": ["admin"]},
+        timeout=LIVE_TIMEOUT_S,
+    )
     assert created.status_code == 201, created.text
     return {"Authorization": f"Bearer {created.json()['token']}"}
 
@@ -56,4 +61,4 @@ def admin_headers(live_url: str) -> dict[str, str]:
 def test_no_operation_answers_5xx_or_outside_its_schema(
     case: schemathesis.Case, live_url: str, admin_headers: dict[str, str]
 ) -> None:
-    case.call_and_validate(base_url=live_url, headers=admin_headers)
+    case.call_and_validate(base_url=live_url, headers=admin_headers, timeout=LIVE_TIMEOUT_S)
