@@ -192,8 +192,10 @@ class Settings(BaseSettings):
         default=32,
         ge=4,
         le=128,
-        description="Edges per node of the HNSW graph of a new collection (Qdrant's m; fixed "
-        "when the collection is made). 32 with hnsw_ef_construct 200 lets a search find 99.6% "
+        description="Edges per node of the HNSW graph of every collection (Qdrant's m). The "
+        "embedded store rebuilds the graph of a collection made with another in the "
+        "background when it opens it; a Qdrant server's collection keeps the one it was made "
+        "with. 32 with hnsw_ef_construct 200 lets a search find 99.6% "
         "of the exact top 10 at 10^6 points; the engine's default, 16 with 100, found at most "
         "98.6% there at the beams tried, up to 2,048 (benchmarks/hnsw.py). It costs a build "
         "about twice as long.",
@@ -202,8 +204,8 @@ class Settings(BaseSettings):
         default=200,
         ge=4,
         le=2000,
-        description="Candidates kept while building the HNSW graph of a new collection "
-        "(Qdrant's ef_construct; fixed when the collection is made).",
+        description="Candidates kept while building the HNSW graph of every collection "
+        "(Qdrant's ef_construct; applied to existing collections as hnsw_m is).",
     )
     hnsw_ef: int = Field(
         default=256,

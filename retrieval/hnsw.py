@@ -1,7 +1,8 @@
 """How the stores build their HNSW graphs and how widely they search them.
 
-A graph's density (`m` edges per node, `ef_construct` build candidates) is fixed when a
-collection is made; the search beam (`hnsw_ef`) is chosen per search and grows with the
+A graph's density (`m` edges per node, `ef_construct` build candidates) is written into a
+collection when it is made (the embedded store also rebuilds an existing collection's graph
+with it, store/edge.py); the search beam (`hnsw_ef`) is chosen per search and grows with the
 collection, because the share of the exact top 10 a beam finds falls as the graph grows.
 The settings that feed a plan (retrieval/config.py) give the figures behind their defaults;
 benchmarks/hnsw.py measures them (README, "HNSW: the graph and the beam").

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from retrieval.store.base import (
     VectorStore,
     point_id,
 )
-from retrieval.store.edge import EdgeVectorStore
+from retrieval.store.edge import EdgeVectorStore, built_graphs
 from retrieval.store.server import ServerVectorStore
 
 DIM = 8
@@ -1100,6 +1101,120 @@ def test_a_new_collection_gets_the_planned_graph(tmp_path: Path) -> None:
         store.close()
     config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
     assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
+
+
+def _kill_the_optimizer(root: Path) -> None:
+    """Kill the store's optimising child as soon as it runs (a build cut short by a crash)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for pid in _processes_naming(str(root / ".optimizing")):
+            os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.002)
+    raise AssertionError("no optimising child started")
+
+
+def test_a_collection_made_under_another_plan_is_rebuilt_with_the_current_one(
+    tmp_path: Path,
+) -> None:
+    """A collection whose graph was built under other settings (or before the plan existed)
+    gets the configured graph when the store opens it, rebuilt in the background with its
+    points kept, rather than at a re-index; a rebuild cut short is started again at the next
+    open, and a collection on the plan is left alone."""
+    dim = 384  # enough bytes per point for the engine to index a segment of a few thousand
+    before = HnswPlan(m=8, ef_construct=16, least_ef=16, ef_per_million_points=0)
+    after = HnswPlan(m=16, ef_construct=48, least_ef=16, ef_per_million_points=0)
+    vectors = np.random.default_rng(0).normal(size=(7_000, dim))
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000, hnsw=before)
+    try:
+        store.create_collection("c", dimension=dim)
+        store.upsert("c", [chunk("c", f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+        store.wait_for_optimizations()
+    finally:
+        store.close()
+    assert built_graphs(tmp_path / "c") == {(8, 16)}
+
+    interrupted = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000, hnsw=after)
+    try:
+        assert interrupted.count("c") == 7_000  # opening it starts the rebuild
+        _kill_the_optimizer(tmp_path)
+        interrupted.wait_for_optimizations()
+        assert interrupted.optimizations_completed == 0
+    finally:
+        interrupted.close()
+    config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
+    assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (16, 48)
+    assert built_graphs(tmp_path / "c") == {(8, 16)}
+
+    upgraded = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000, hnsw=after)
+    try:
+        assert upgraded.count("c") == 7_000
+        upgraded.wait_for_optimizations()
+        assert upgraded.optimizations_completed == 1
+        assert documents(upgraded.search("c", list(vectors[42]), top_k=1)) == ["d42"]
+        assert upgraded.count("c") == 7_000
+    finally:
+        upgraded.close()
+    assert built_graphs(tmp_path / "c") == {(16, 48)}
+
+    unchanged = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000, hnsw=after)
+    try:
+        assert unchanged.count("c") == 7_000
+        unchanged.wait_for_optimizations()
+        assert unchanged.optimizations_completed == 0
+    finally:
+        unchanged.close()
+
+
+def test_one_collection_is_optimised_at_a_time(tmp_path: Path) -> None:
+    """Each optimising child holds a copy of its shard: two collections due at once are
+    optimised one after the other, both in the end."""
+    rng = np.random.default_rng(0)
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    most_at_once = 0
+    try:
+        for name in ("a", "b"):
+            store.create_collection(name, dimension=DIM)
+        for name in ("a", "b"):
+            vectors = rng.normal(size=(500, DIM))
+            store.upsert(name, [chunk(name, f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+        deadline = time.monotonic() + 120
+        while store.optimizations_completed < 2 and time.monotonic() < deadline:
+            children = _processes_naming(str(tmp_path / ".optimizing"))
+            most_at_once = max(most_at_once, len(children))
+            time.sleep(0.002)
+    finally:
+        store.close()
+    assert store.optimizations_completed == 2
+    assert most_at_once == 1
+
+
+def test_a_collection_made_without_a_plan_takes_the_plan_when_opened_with_one(
+    tmp_path: Path,
+) -> None:
+    """A shard whose configuration names no graph (the engine's 16 / 100, as collections made
+    before the plan existed) gets the plan written into it; with no graph built yet there is
+    nothing to rebuild."""
+    engine_default = EdgeVectorStore(root=tmp_path, optimize_after_points=300)
+    try:
+        engine_default.create_collection("c", dimension=DIM)
+        engine_default.upsert("c", [chunk("c", "a", 0, unit(1)), chunk("c", "b", 0, unit(0, 1))])
+    finally:
+        engine_default.close()
+    assert "hnsw_config" not in json.loads((tmp_path / "c" / "edge_config.json").read_text())
+
+    plan = HnswPlan(m=24, ef_construct=150, least_ef=64, ef_per_million_points=0)
+    planned = EdgeVectorStore(root=tmp_path, optimize_after_points=300, hnsw=plan)
+    try:
+        assert documents(planned.search("c", unit(1), top_k=2)) == ["a", "b"]
+        planned.wait_for_optimizations()
+        assert planned.optimizations_completed == 0
+    finally:
+        planned.close()
+    config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
+    assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
+    assert "document" in config["vectors"]
+    assert "lexical" in config["sparse_vectors"]
 
 
 @pytest.mark.parametrize(
