@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ JOB_TIMEOUT_S = 120.0
 LIVE_TIMEOUT_S = 60.0
 """How long a test waits for a live server's answer: httpx's default 5 s is too short on a
 shared machine, where a first request to a fresh server once took longer."""
+live_get = functools.partial(httpx.get, timeout=LIVE_TIMEOUT_S)
+live_post = functools.partial(httpx.post, timeout=LIVE_TIMEOUT_S)
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

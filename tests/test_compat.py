@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import openai
 import pytest
@@ -22,6 +21,7 @@ from retrieval.config import Settings
 from retrieval.limits import InputLimits
 from retrieval.models.base import EmbeddingModel
 from retrieval.models.registry import MINILM, MULTILINGUAL_E5_SMALL, ModelRegistry
+from tests.conftest import live_get, live_post
 
 SKY = "Why is the sky blue?"
 GRASS = "Why is the grass green?"
@@ -42,7 +42,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def make_key(url: str, token: str | None, **body: Any) -> str:
-    response = httpx.post(f"{url}/keys", json=body, headers=bearer(token) if token else {})
+    response = live_post(f"{url}/keys", json=body, headers=bearer(token) if token else {})
     assert response.status_code == 201, response.text
     return str(response.json()["token"])
 
@@ -62,7 +62,7 @@ def assert_same_vector(got: Sequence[float], expected: NDArray[np.float32]) -> N
 def keys(live_url: str) -> dict[str, str]:
     """A keyed service: an admin key (the first key ends open access), a read key limited
     to one collection, and a write-only key."""
-    assert httpx.post(f"{live_url}/collections", json={"name": "kb"}).status_code == 201
+    assert live_post(f"{live_url}/collections", json={"name": "kb"}).status_code == 201
     admin = make_key(live_url, None, name="root", scopes=["admin"])
     return {
         "admin": admin,
@@ -110,12 +110,12 @@ def test_the_sdk_with_its_default_base64_gets_the_models_own_vectors(
     # On the wire the SDK asked for base64: little-endian float32 bytes, the same numbers
     # as the float answer.
     body = {"model": "all-MiniLM-L6-v2", "input": [SKY, GRASS]}
-    wire = httpx.post(
+    wire = live_post(
         f"{live_url}/v1/embeddings",
         json={**body, "encoding_format": "base64"},
         headers=bearer(keys["read_kb"]),
     ).json()
-    floats = httpx.post(
+    floats = live_post(
         f"{live_url}/v1/embeddings",
         json={**body, "encoding_format": "float"},
         headers=bearer(keys["read_kb"]),
@@ -140,7 +140,7 @@ def test_usage_counts_the_models_own_tokens_consistently(
         minilm.tokenizer.count(SKY),
         minilm.tokenizer.count(GRASS),
     ]
-    ollama = httpx.post(
+    ollama = live_post(
         f"{live_url}/api/embed",
         json={"model": "all-minilm", "input": [SKY, GRASS]},
         headers=bearer(keys["read_kb"]),
@@ -186,7 +186,7 @@ def test_every_name_of_a_model_gives_its_vectors_and_an_unknown_one_is_404(
     assert "'text-embedding-3-small' not found" in refused.value.message
     assert "available models: all-MiniLM-L6-v2, multilingual-e5-small" in refused.value.message
 
-    ollama = httpx.post(
+    ollama = live_post(
         f"{live_url}/api/embed",
         json={"model": "nomic-embed-text", "input": SKY},
         headers=bearer(keys["read_kb"]),
@@ -238,14 +238,14 @@ def test_a_text_over_the_models_window_is_refused_or_cut_as_asked(
     assert long_text not in str(refused.value.body)
 
     url, headers = f"{live_url}/api/embed", bearer(keys["read_kb"])
-    kept = httpx.post(
+    kept = live_post(
         url, json={"model": "all-minilm", "input": long_text, "truncate": False}, headers=headers
     )
     assert kept.status_code == 400
     assert set(kept.json()) == {"error"}
     assert "400 tokens, more than the 254 tokens" in kept.json()["error"]
 
-    cut = httpx.post(url, json={"model": "all-minilm", "input": long_text}, headers=headers)
+    cut = live_post(url, json={"model": "all-minilm", "input": long_text}, headers=headers)
     assert cut.status_code == 200
     assert cut.json()["prompt_eval_count"] == MINILM.max_tokens
     # sentence-transformers cuts at the same window: the model's own vector of the text.
@@ -257,7 +257,7 @@ def test_ollamas_documented_requests_work_as_curl_sends_them(
 ) -> None:
     """The request bodies of Ollama's API documentation, declared as a form like `curl -d`;
     an open service (no key made yet) needs no key."""
-    one = httpx.post(
+    one = live_post(
         f"{live_url}/api/embed",
         content='{\n  "model": "all-minilm",\n  "input": "Why is the sky blue?"\n}',
         headers=CURL_FORM,
@@ -275,7 +275,7 @@ def test_ollamas_documented_requests_work_as_curl_sends_them(
     assert one.json()["prompt_eval_count"] == minilm.tokenizer.count(SKY)
     assert_same_vector(one.json()["embeddings"][0], minilm.encode_queries([SKY])[0])
 
-    many = httpx.post(
+    many = live_post(
         f"{live_url}/api/embed",
         content='{\n  "model": "all-minilm",\n  "input": ["Why is the sky blue?", '
         '"Why is the grass green?"]\n}',
@@ -287,7 +287,7 @@ def test_ollamas_documented_requests_work_as_curl_sends_them(
     ):
         assert_same_vector(got, expected)
 
-    older = httpx.post(
+    older = live_post(
         f"{live_url}/api/embeddings",
         content='{\n  "model": "all-minilm",\n  "prompt": "Here is an article about llamas..."\n}',
         headers=CURL_FORM,
@@ -296,7 +296,7 @@ def test_ollamas_documented_requests_work_as_curl_sends_them(
     assert set(older.json()) == {"embedding"}
     assert_same_vector(older.json()["embedding"], minilm.encode_queries([LLAMAS])[0])
 
-    tags = httpx.get(f"{live_url}/api/tags").json()
+    tags = live_get(f"{live_url}/api/tags").json()
     assert [model["name"] for model in tags["models"]] == [
         "all-MiniLM-L6-v2",
         "multilingual-e5-small",
@@ -317,7 +317,7 @@ def test_ollamas_options_are_accepted_and_its_rules_followed(
 ) -> None:
     url = f"{live_url}/api/embed"
     full = minilm.encode_queries([SKY])[0]
-    tagged = httpx.post(
+    tagged = live_post(
         url,
         json={
             "model": "all-MiniLM-L6-v2:latest",
@@ -330,22 +330,22 @@ def test_ollamas_options_are_accepted_and_its_rules_followed(
     assert_same_vector(tagged.json()["embeddings"][0], full)
 
     # dimensions: the first N components, scaled back to unit length, as Ollama does.
-    short = httpx.post(url, json={"model": "all-minilm", "input": SKY, "dimensions": 8}).json()
+    short = live_post(url, json={"model": "all-minilm", "input": SKY, "dimensions": 8}).json()
     assert len(short["embeddings"][0]) == 8
     assert abs(np.linalg.norm(short["embeddings"][0]) - 1.0) < 1e-5
     assert cosine(short["embeddings"][0], full[:8].tolist()) > 0.9999
 
     # No input (or an empty string) loads the model and answers no embeddings.
-    assert httpx.post(url, json={"model": "all-minilm", "input": ""}).json()["embeddings"] == []
-    assert httpx.post(url, json={"model": "all-minilm"}).json()["embeddings"] == []
-    older = httpx.post(f"{live_url}/api/embeddings", json={"model": "all-minilm", "prompt": ""})
+    assert live_post(url, json={"model": "all-minilm", "input": ""}).json()["embeddings"] == []
+    assert live_post(url, json={"model": "all-minilm"}).json()["embeddings"] == []
+    older = live_post(f"{live_url}/api/embeddings", json={"model": "all-minilm", "prompt": ""})
     assert older.json() == {"embedding": []}
 
     # Ollama answers 400 to a request it cannot read: a missing model, token ids.
-    missing = httpx.post(url, json={"input": SKY})
+    missing = live_post(url, json={"input": SKY})
     assert missing.status_code == 400
     assert missing.json() == {"error": "model: Field required"}
-    ids = httpx.post(url, json={"model": "all-minilm", "input": [1, 2, 3]})
+    ids = live_post(url, json={"model": "all-minilm", "input": [1, 2, 3]})
     assert ids.status_code == 400
     assert "this service embeds text" in ids.json()["error"]
 
@@ -365,22 +365,22 @@ def test_keys_are_required_and_scoped_and_errors_keep_each_apis_shape(
     assert "lacks the 'read' scope" in lacking.value.message
 
     body = {"model": "all-minilm", "input": SKY}
-    nobody = httpx.post(f"{live_url}/v1/embeddings", json=body)
+    nobody = live_post(f"{live_url}/v1/embeddings", json=body)
     assert nobody.status_code == 401
     assert nobody.headers["WWW-Authenticate"] == "Bearer"
     error = nobody.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert "an API key is required" in error["message"]
 
-    ollama = httpx.post(f"{live_url}/api/embed", json=body)
+    ollama = live_post(f"{live_url}/api/embed", json=body)
     assert ollama.status_code == 401
     assert set(ollama.json()) == {"error"}
     assert "an API key is required" in ollama.json()["error"]
-    assert httpx.get(f"{live_url}/api/tags").status_code == 401
-    assert httpx.get(f"{live_url}/api/tags", headers=bearer(keys["read_kb"])).status_code == 200
+    assert live_get(f"{live_url}/api/tags").status_code == 401
+    assert live_get(f"{live_url}/api/tags", headers=bearer(keys["read_kb"])).status_code == 200
 
     # The rest of the service keeps its own shape.
-    assert set(httpx.get(f"{live_url}/models").json()) == {"detail"}
+    assert set(live_get(f"{live_url}/models").json()) == {"detail"}
 
 
 def test_input_limits_and_rates_apply_in_the_apis_shapes(

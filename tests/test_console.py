@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from api.routes.console import CONSOLE_DIR
 from api.samples import read_samples
 from retrieval.config import Settings
-from tests.conftest import wait_for_job
+from tests.conftest import LIVE_TIMEOUT_S, live_get, live_post, wait_for_job
 
 try:
     from playwright.sync_api import expect
@@ -350,7 +350,7 @@ def test_create_upload_search_and_move_the_threshold(console: Console, live_url:
     _edit_the_term_map(console)
     _search_and_move_the_threshold(console)
 
-    saved = httpx.get(f"{live_url}/collections/faq").json()["threshold"]
+    saved = live_get(f"{live_url}/collections/faq").json()["threshold"]
     assert f"{saved:.3f}" == console.page.locator("#search-collection-threshold").inner_text()
     console.assert_clean()
 
@@ -457,7 +457,7 @@ def _search_and_move_the_threshold(console: Console) -> None:
 def test_a_search_filter_is_sent_and_a_malformed_one_is_named(
     console: Console, live_url: str
 ) -> None:
-    with httpx.Client(base_url=live_url, timeout=60) as client:
+    with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
         client.post("/collections", json={"name": "teams"}).raise_for_status()
         documents = [
             {"id": team, "text": f"The {team} team resets passwords.", "metadata": {"team": team}}
@@ -495,7 +495,7 @@ def test_a_search_for_whole_documents_lists_each_document_once(
         f"Step {n}: tighten bolt {n} of the bicycle frame to {n % 7 + 3} newton metres."
         for n in range(12)
     )
-    with httpx.Client(base_url=live_url, timeout=60) as client:
+    with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
         client.post(
             "/collections",
             json={
@@ -540,7 +540,7 @@ class TestALargeIngest:
         return settings.model_copy(update={"job_part_documents": 2})
 
     def test_a_job_split_into_parts_says_so(self, console: Console, live_url: str) -> None:
-        with httpx.Client(base_url=live_url, timeout=60) as client:
+        with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
             client.post("/collections", json={"name": "bulk"}).raise_for_status()
             documents = [{"id": f"d{n}", "text": f"Answer number {n}."} for n in range(5)]
             job = client.post("/collections/bulk/documents", json={"documents": documents})
@@ -556,7 +556,7 @@ class TestALargeIngest:
 
 
 def test_the_language_switches_and_is_remembered(console: Console, live_url: str) -> None:
-    httpx.post(f"{live_url}/collections", json={"name": "faq"}).raise_for_status()
+    live_post(f"{live_url}/collections", json={"name": "faq"}).raise_for_status()
     page = console.page
     console.open("collections")
     expect(page.locator("h1")).to_have_text("semsearch console")
@@ -592,7 +592,7 @@ def test_the_similarity_tester_shows_the_score_and_the_cleaned_texts(
 ) -> None:
     a = "How do I reset my\u200b password？？"
     b = "To reset your password,   open Settings."
-    expected = httpx.post(f"{live_url}/similarity/explain", json={"a": a, "b": b}, timeout=60)
+    expected = live_post(f"{live_url}/similarity/explain", json={"a": a, "b": b})
     page = console.page
     console.open("similarity")
 
@@ -618,7 +618,7 @@ def test_the_similarity_tester_shows_the_score_and_the_cleaned_texts(
 def test_calibration_draws_the_curve_and_a_picked_point_sets_the_threshold(
     console: Console, live_url: str, tmp_path: Path
 ) -> None:
-    httpx.post(f"{live_url}/collections", json={"name": "faq"}).raise_for_status()
+    live_post(f"{live_url}/collections", json={"name": "faq"}).raise_for_status()
     samples = tmp_path / "pairs.jsonl"
     samples.write_text("\n".join(json.dumps(pair) for pair in _pairs()) + "\n", encoding="utf-8")
     page = console.page
@@ -649,7 +649,7 @@ def test_calibration_draws_the_curve_and_a_picked_point_sets_the_threshold(
     expect(page.locator("#page-calibration [data-notice]")).to_have_text(
         f"The threshold of faq is now {threshold:.3f}."
     )
-    saved = httpx.get(f"{live_url}/collections/faq").json()["threshold"]
+    saved = live_get(f"{live_url}/collections/faq").json()["threshold"]
     assert saved == pytest.approx(threshold)
     console.screenshot("09-calibration-threshold-set")
     console.assert_clean(expected=("404",))  # the collection had no calibration before
@@ -658,7 +658,7 @@ def test_calibration_draws_the_curve_and_a_picked_point_sets_the_threshold(
 def test_a_service_that_needs_a_key_asks_for_one_and_remembers_it(
     console: Console, live_url: str
 ) -> None:
-    created = httpx.post(f"{live_url}/keys", json={"name": "console", "scopes": ["admin"]})
+    created = live_post(f"{live_url}/keys", json={"name": "console", "scopes": ["admin"]})
     token = created.json()["token"]
     page = console.page
     console.open("collections")

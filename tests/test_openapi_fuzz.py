@@ -17,7 +17,6 @@ authentication checks see a request without a key refused with 401.
 
 from __future__ import annotations
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -25,7 +24,7 @@ from schemathesis.config import SchemathesisConfig
 
 from api.app import create_app
 from retrieval.config import Settings
-from tests.conftest import LIVE_TIMEOUT_S
+from tests.conftest import LIVE_TIMEOUT_S, live_post
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -42,11 +41,7 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi(), config
 @pytest.fixture
 def admin_headers(live_url: str) -> dict[str, str]:
     """The first key of a service that was open: from now on it needs one."""
-    created = httpx.post(
-        f"{live_url}/keys",
-        json={"name": "fuzz", "scopes": ["admin"]},
-        timeout=LIVE_TIMEOUT_S,
-    )
+    created = live_post(f"{live_url}/keys", json={"name": "fuzz", "scopes": ["admin"]})
     assert created.status_code == 201, created.text
     return {"Authorization": f"Bearer {created.json()['token']}"}
 

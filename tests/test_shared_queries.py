@@ -20,7 +20,7 @@ from retrieval.models.sentence_transformers import SentenceTransformerEngine, bu
 from retrieval.models.shared_queries import SharedQueryEncodes
 from retrieval.models.tokenizer import HuggingFaceTokenizer
 from retrieval.models.turns import QueryFirstTurns
-from tests.conftest import wait_for_job
+from tests.conftest import LIVE_TIMEOUT_S, wait_for_job
 
 QUESTIONS = [
     "how do I reset my password",
@@ -196,7 +196,7 @@ def test_a_cache_of_size_zero_never_answers() -> None:
 
 def test_concurrent_searches_each_get_their_own_hits(live_url: str) -> None:
     """Sixteen searches at once through the real server return what each returns alone."""
-    with httpx.Client(base_url=live_url, timeout=60) as client:
+    with httpx.Client(base_url=live_url, timeout=LIVE_TIMEOUT_S) as client:
         created = client.post(
             "/collections", json={"name": "faq", "threshold": 0.0, "top_k": 1, "mode": "dense"}
         )
