@@ -24,6 +24,7 @@ from retrieval.hnsw import BeamsBySize, HnswPlan
 from retrieval.store import open_vector_store
 from retrieval.store.base import (
     DENSE_VECTOR,
+    DOCUMENT_VECTOR,
     LEXICAL_VECTOR,
     ChunkPayload,
     ChunkPoint,
@@ -1189,31 +1190,38 @@ def test_one_collection_is_optimised_at_a_time(tmp_path: Path) -> None:
     assert most_at_once == 1
 
 
+@pytest.mark.parametrize("document_vectors", [True, False])
 def test_a_collection_made_without_a_plan_takes_the_plan_when_opened_with_one(
-    tmp_path: Path,
+    tmp_path: Path, document_vectors: bool
 ) -> None:
     """A shard whose configuration names no graph (the engine's 16 / 100, as collections made
-    before the plan existed) gets the plan written into it; with no graph built yet there is
+    before the plan existed, in either layout: with document vectors or from before them)
+    gets the plan written into it and keeps its vectors; with no graph built yet there is
     nothing to rebuild."""
-    engine_default = EdgeVectorStore(root=tmp_path, optimize_after_points=300)
-    try:
-        engine_default.create_collection("c", dimension=DIM)
-        engine_default.upsert("c", [chunk("c", "a", 0, unit(1)), chunk("c", "b", 0, unit(0, 1))])
-    finally:
-        engine_default.close()
+    vectors = {DENSE_VECTOR: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)}
+    if document_vectors:
+        vectors[DOCUMENT_VECTOR] = qe.EdgeVectorParams(
+            size=DIM, distance=qe.Distance.Cosine, on_disk=True
+        )
+    sparse = {LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+    qe.EdgeShard.create(
+        str(tmp_path / "c"), qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse)
+    ).close()
     assert "hnsw_config" not in json.loads((tmp_path / "c" / "edge_config.json").read_text())
 
     plan = HnswPlan(m=24, ef_construct=150, least_ef=64, ef_per_million_points=0)
     planned = EdgeVectorStore(root=tmp_path, optimize_after_points=300, hnsw=plan)
     try:
+        planned.upsert("c", [chunk("c", "a", 0, unit(1)), chunk("c", "b", 0, unit(0, 1))])
         assert documents(planned.search("c", unit(1), top_k=2)) == ["a", "b"]
+        assert planned.has_document_vectors("c") is document_vectors
         planned.wait_for_optimizations()
         assert planned.optimizations_completed == 0
     finally:
         planned.close()
     config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
     assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
-    assert "document" in config["vectors"]
+    assert config["vectors"].get("document", {}).get("on_disk", False) is document_vectors
     assert "lexical" in config["sparse_vectors"]
 
 
