@@ -1190,6 +1190,16 @@ def test_one_collection_is_optimised_at_a_time(tmp_path: Path) -> None:
     assert most_at_once == 1
 
 
+def test_a_segment_description_of_another_layout_leaves_the_graph_alone(tmp_path: Path) -> None:
+    """The graph check reads the engine's segment descriptions; one it cannot read (another
+    engine version's layout, a truncated file) is skipped with a warning, never an error
+    that would keep the collection from opening."""
+    for name, text in (("other", '{"config": {"vectors": {}}}'), ("cut", '{"config": {"vec')):
+        (tmp_path / "segments" / name).mkdir(parents=True)
+        (tmp_path / "segments" / name / "segment.json").write_text(text, encoding="utf-8")
+    assert built_graphs(tmp_path) == set()
+
+
 @pytest.mark.parametrize("document_vectors", [True, False])
 def test_a_collection_made_without_a_plan_takes_the_plan_when_opened_with_one(
     tmp_path: Path, document_vectors: bool

@@ -676,11 +676,14 @@ def built_graphs(path: Path) -> set[tuple[int, int]]:
     `path`, read from its segments' descriptions (qdrant-edge-py 0.9.0's layout)."""
     graphs = set()
     for description in path.glob("segments/*/segment.json"):
-        vectors = json.loads(description.read_text(encoding="utf-8"))["config"]["vector_data"]
-        index = vectors.get(DENSE_VECTOR, {}).get("index", {})
-        if index.get("type") == "hnsw":
-            options = index["options"]
-            graphs.add((int(options["m"]), int(options["ef_construct"])))
+        try:
+            segment = json.loads(description.read_text(encoding="utf-8"))
+            index = segment["config"]["vector_data"][DENSE_VECTOR]["index"]
+            if index["type"] == "hnsw":
+                graphs.add((int(index["options"]["m"]), int(index["options"]["ef_construct"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            # Not a description this version can read: the graph stays as it is.
+            logger.warning("Cannot read the segment description %s", description)
     return graphs
 
 
