@@ -1167,6 +1167,34 @@ def test_a_collection_made_under_another_plan_is_rebuilt_with_the_current_one(
         unchanged.close()
 
 
+def test_closing_stops_an_optimisation_and_the_next_open_resumes_it(tmp_path: Path) -> None:
+    """Closing the store (the service shutting down) does not wait for an index build, which
+    takes minutes at 10^6 points: the child is stopped, the live shard is untouched, and
+    the next open finds the unindexed points and starts the build again."""
+    vectors = np.random.default_rng(0).normal(size=(600, DIM))
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    try:
+        store.create_collection("c", dimension=DIM)
+        store.upsert("c", [chunk("c", f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+        deadline = time.monotonic() + 60
+        while not _processes_naming(str(tmp_path / ".optimizing")):
+            assert time.monotonic() < deadline, "no optimising child started"
+            time.sleep(0.002)
+    finally:
+        store.close()
+    assert store.optimizations_completed == 0
+    assert not _processes_naming(str(tmp_path / ".optimizing"))
+
+    reopened = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    try:
+        assert reopened.count("c") == 600
+        reopened.wait_for_optimizations()
+        assert reopened.optimizations_completed == 1
+        assert documents(reopened.search("c", list(vectors[7]), top_k=1)) == ["d7"]
+    finally:
+        reopened.close()
+
+
 def test_one_collection_is_optimised_at_a_time(tmp_path: Path) -> None:
     """Each optimising child holds a copy of its shard: two collections due at once are
     optimised one after the other, both in the end."""
