@@ -1104,13 +1104,12 @@ def test_a_new_collection_gets_the_planned_graph(tmp_path: Path) -> None:
     assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
 
 
-def _kill_the_optimizer(root: Path) -> None:
-    """Kill the store's optimising child as soon as it runs (a build cut short by a crash)."""
+def _the_optimizer(root: Path) -> int:
+    """The process id of the store's optimising child, as soon as it runs."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for pid in _processes_naming(str(root / ".optimizing")):
-            os.kill(pid, signal.SIGKILL)
-            return
+            return pid
         time.sleep(0.002)
     raise AssertionError("no optimising child started")
 
@@ -1138,7 +1137,7 @@ def test_a_collection_made_under_another_plan_is_rebuilt_with_the_current_one(
     interrupted = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000, hnsw=after)
     try:
         assert interrupted.count("c") == 7_000  # opening it starts the rebuild
-        _kill_the_optimizer(tmp_path)
+        os.kill(_the_optimizer(tmp_path), signal.SIGKILL)  # a build cut short by a crash
         interrupted.wait_for_optimizations()
         assert interrupted.optimizations_completed == 0
     finally:
@@ -1176,10 +1175,7 @@ def test_closing_stops_an_optimisation_and_the_next_open_resumes_it(tmp_path: Pa
     try:
         store.create_collection("c", dimension=DIM)
         store.upsert("c", [chunk("c", f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
-        deadline = time.monotonic() + 60
-        while not _processes_naming(str(tmp_path / ".optimizing")):
-            assert time.monotonic() < deadline, "no optimising child started"
-            time.sleep(0.002)
+        _the_optimizer(tmp_path)
     finally:
         store.close()
     assert store.optimizations_completed == 0
