@@ -34,7 +34,7 @@ from retrieval.store.base import (
     VectorStore,
     point_id,
 )
-from retrieval.store.edge import EdgeVectorStore, built_graphs
+from retrieval.store.edge import ENGINE_GRAPH, EdgeVectorStore, built_graphs
 from retrieval.store.server import ServerVectorStore
 
 DIM = 8
@@ -1104,6 +1104,18 @@ def test_a_new_collection_gets_the_planned_graph(tmp_path: Path) -> None:
     assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
 
 
+GRAPH_DIM = 384
+"""Enough bytes per point for the engine to build a graph over a segment of a few thousand
+points (it indexes segments of about 10 MB of vectors and more)."""
+
+
+def _graph_sized(collection: str, seed: int = 0) -> tuple[np.ndarray, list[ChunkPoint]]:
+    """7,000 random points of GRAPH_DIM: their graph takes the optimising child a second or
+    more, long enough for a test to watch it however busy the machine."""
+    vectors = np.random.default_rng(seed).normal(size=(7_000, GRAPH_DIM))
+    return vectors, [chunk(collection, f"d{i}", 0, list(v)) for i, v in enumerate(vectors)]
+
+
 def _the_optimizer(root: Path) -> int:
     """The process id of the store's optimising child, as soon as it runs."""
     deadline = time.monotonic() + 60
@@ -1121,14 +1133,13 @@ def test_a_collection_made_under_another_plan_is_rebuilt_with_the_current_one(
     gets the configured graph when the store opens it, rebuilt in the background with its
     points kept, rather than at a re-index; a rebuild cut short is started again at the next
     open, and a collection on the plan is left alone."""
-    dim = 384  # enough bytes per point for the engine to index a segment of a few thousand
     before = HnswPlan(m=8, ef_construct=16, least_ef=16, ef_per_million_points=0)
     after = HnswPlan(m=16, ef_construct=48, least_ef=16, ef_per_million_points=0)
-    vectors = np.random.default_rng(0).normal(size=(7_000, dim))
+    vectors, points = _graph_sized("c")
     store = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000, hnsw=before)
     try:
-        store.create_collection("c", dimension=dim)
-        store.upsert("c", [chunk("c", f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+        store.create_collection("c", dimension=GRAPH_DIM)
+        store.upsert("c", points)
         store.wait_for_optimizations()
     finally:
         store.close()
@@ -1170,39 +1181,39 @@ def test_closing_stops_an_optimisation_and_the_next_open_resumes_it(tmp_path: Pa
     """Closing the store (the service shutting down) does not wait for an index build, which
     takes minutes at 10^6 points: the child is stopped, the live shard is untouched, and
     the next open finds the unindexed points and starts the build again."""
-    vectors = np.random.default_rng(0).normal(size=(600, DIM))
-    store = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    vectors, points = _graph_sized("c")
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000)
     try:
-        store.create_collection("c", dimension=DIM)
-        store.upsert("c", [chunk("c", f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+        store.create_collection("c", dimension=GRAPH_DIM)
+        store.upsert("c", points)
         _the_optimizer(tmp_path)
     finally:
         store.close()
     assert store.optimizations_completed == 0
     assert not _processes_naming(str(tmp_path / ".optimizing"))
+    assert built_graphs(tmp_path / "c") == set()
 
-    reopened = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    reopened = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000)
     try:
-        assert reopened.count("c") == 600
+        assert reopened.count("c") == 7_000
         reopened.wait_for_optimizations()
         assert reopened.optimizations_completed == 1
         assert documents(reopened.search("c", list(vectors[7]), top_k=1)) == ["d7"]
     finally:
         reopened.close()
+    assert built_graphs(tmp_path / "c") == {ENGINE_GRAPH}
 
 
 def test_one_collection_is_optimised_at_a_time(tmp_path: Path) -> None:
     """Each optimising child holds a copy of its shard: two collections due at once are
     optimised one after the other, both in the end."""
-    rng = np.random.default_rng(0)
-    store = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=5_000)
     most_at_once = 0
     try:
         for name in ("a", "b"):
-            store.create_collection(name, dimension=DIM)
-        for name in ("a", "b"):
-            vectors = rng.normal(size=(500, DIM))
-            store.upsert(name, [chunk(name, f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+            store.create_collection(name, dimension=GRAPH_DIM)
+        for seed, name in enumerate(("a", "b")):
+            store.upsert(name, _graph_sized(name, seed)[1])
         deadline = time.monotonic() + 120
         while store.optimizations_completed < 2 and time.monotonic() < deadline:
             children = _processes_naming(str(tmp_path / ".optimizing"))
@@ -1224,39 +1235,69 @@ def test_a_segment_description_of_another_layout_leaves_the_graph_alone(tmp_path
     assert built_graphs(tmp_path) == set()
 
 
-@pytest.mark.parametrize("document_vectors", [True, False])
+@pytest.mark.parametrize(("with_documents", "on_disk"), [(True, True), (True, None), (False, None)])
 def test_a_collection_made_without_a_plan_takes_the_plan_when_opened_with_one(
-    tmp_path: Path, document_vectors: bool
+    tmp_path: Path, with_documents: bool, on_disk: bool | None
 ) -> None:
     """A shard whose configuration names no graph (the engine's 16 / 100, as collections made
-    before the plan existed, in either layout: with document vectors or from before them)
-    gets the plan written into it and keeps its vectors; with no graph built yet there is
-    nothing to rebuild."""
+    before the plan existed, in each layout they had: document vectors on disk, in memory,
+    or none) gets the plan written into it and keeps its vectors as they were; with no graph
+    built yet there is nothing to rebuild."""
     vectors = {DENSE_VECTOR: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)}
-    if document_vectors:
+    if with_documents:
         vectors[DOCUMENT_VECTOR] = qe.EdgeVectorParams(
-            size=DIM, distance=qe.Distance.Cosine, on_disk=True
+            size=DIM, distance=qe.Distance.Cosine, on_disk=on_disk
         )
     sparse = {LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
     qe.EdgeShard.create(
         str(tmp_path / "c"), qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse)
     ).close()
-    assert "hnsw_config" not in json.loads((tmp_path / "c" / "edge_config.json").read_text())
+    made = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
+    assert "hnsw_config" not in made
 
     plan = HnswPlan(m=24, ef_construct=150, least_ef=64, ef_per_million_points=0)
     planned = EdgeVectorStore(root=tmp_path, optimize_after_points=300, hnsw=plan)
     try:
         planned.upsert("c", [chunk("c", "a", 0, unit(1)), chunk("c", "b", 0, unit(0, 1))])
         assert documents(planned.search("c", unit(1), top_k=2)) == ["a", "b"]
-        assert planned.has_document_vectors("c") is document_vectors
+        assert planned.has_document_vectors("c") is with_documents
         planned.wait_for_optimizations()
         assert planned.optimizations_completed == 0
     finally:
         planned.close()
     config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
     assert (config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"]) == (24, 150)
-    assert config["vectors"].get("document", {}).get("on_disk", False) is document_vectors
-    assert "lexical" in config["sparse_vectors"]
+    assert config["vectors"] == made["vectors"]
+    assert config["sparse_vectors"] == made["sparse_vectors"]
+
+
+def test_a_configuration_the_engine_refuses_leaves_the_collection_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A shard made with what this store does not write (here float16 dense vectors) cannot
+    take the plan read back from its file: it opens as it was, with a warning."""
+    qe.EdgeShard.create(
+        str(tmp_path / "c"),
+        qe.EdgeConfig(
+            vectors={
+                DENSE_VECTOR: qe.EdgeVectorParams(
+                    size=DIM,
+                    distance=qe.Distance.Cosine,
+                    datatype=qe.VectorStorageDatatype.Float16,
+                )
+            },
+            sparse_vectors={LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        ),
+    ).close()
+    plan = HnswPlan(m=24, ef_construct=150, least_ef=64, ef_per_million_points=0)
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=300, hnsw=plan)
+    try:
+        store.upsert("c", [chunk("c", "a", 0, unit(1))])
+        assert documents(store.search("c", unit(1), top_k=1)) == ["a"]
+    finally:
+        store.close()
+    config = json.loads((tmp_path / "c" / "edge_config.json").read_text(encoding="utf-8"))
+    assert "hnsw_config" not in config
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,10 @@ that shape this module:
   is flushed and copied to ``.optimizing/<name>``; the child loads the copy, runs
   `optimize()` (builds HNSW and payload index segments) and closes it at a lower priority
   (`optimize_niceness`: the build takes the cores searches leave idle), while this process
-  keeps serving searches and writes from the live shard. Writes made since the optimisation
-  was scheduled are journalled and replayed onto the optimised copy, which then replaces
-  the live folder (close, rename, load: a short pause of that collection only). Replaying a
-  write that the copy already holds is harmless: upserts by id and deletes by filter give the
+  keeps serving searches and writes from the live shard. Writes made since the copy are
+  journalled and replayed onto the optimised copy, which then replaces the live folder
+  (close, rename, load: a short pause of that collection only). Replaying a write that the
+  copy already holds is harmless: upserts by id and deletes by filter give the
   same final state when repeated in order. One optimisation at a time in the process (each
   child holds a copy of its shard; others wait their turn). Closing the store stops one in
   progress (its copy is discarded); the counter of points written since the last one is
@@ -126,7 +126,7 @@ class _Collection:
     lock: threading.Lock = field(default_factory=threading.Lock)
     points_since_optimize: int = 0
     journal: list[qe.UpdateOperation] | None = None
-    """Writes made since the running optimisation was scheduled; None when none runs."""
+    """Writes made since the running optimisation copied the shard; None when none runs."""
     search_params: qe.SearchParams | None = None
     """The beam of dense searches, chosen for the shard's size when it was opened or
     optimised (only optimised segments have a graph; the rest are scanned exactly)."""
@@ -182,7 +182,7 @@ class EdgeVectorStore:
                         "drop it or use the model it was built with."
                     )
                 return
-            config = _edge_config(dimension, document_vectors=True, hnsw=self._hnsw)
+            config = _new_collection_config(dimension, self._hnsw)
             shard = qe.EdgeShard.create(str(path), config)
             shard.update(
                 qe.UpdateOperation.create_field_index("document_id", qe.PayloadSchemaType.Keyword)
@@ -377,6 +377,9 @@ class EdgeVectorStore:
             with self._lock:
                 collections = list(self._collections.values())
                 self._collections.clear()
+            for collection in collections:  # none starts a copy while others are stopped
+                with collection.lock:
+                    collection.cancelled = True
             for collection in collections:
                 self._cancel_optimization(collection)
             for collection in collections:
@@ -430,8 +433,7 @@ class EdgeVectorStore:
             if not self._recover(name):
                 raise NotFound(f"Collection {name!r} does not exist; create it first.")
             shutil.rmtree(self._work_path(name), ignore_errors=True)
-            planned_config = self._planned_config(name, path)
-            shard = qe.EdgeShard.load(str(path), planned_config)
+            shard = self._load_with_plan(name, path)
             info = shard.info()
             collection = _Collection(
                 shard=shard,
@@ -446,28 +448,28 @@ class EdgeVectorStore:
             self._maybe_schedule_optimization(name, collection)
         return collection
 
-    def _planned_config(self, name: str, path: Path) -> qe.EdgeConfig | None:
-        """The shard's configuration with the planned graph, where it names another (a
-        collection made before the plan, or under other settings); None where it names the
-        plan's. Loading the shard with it writes it over the stored one."""
-        vectors = _stored_vectors(path)
-        if self._hnsw is None or DENSE_VECTOR not in vectors:
-            return None
-        if _configured_graph(path) == (self._hnsw.m, self._hnsw.ef_construct):
-            return None
+    def _load_with_plan(self, name: str, path: Path) -> qe.EdgeShard:
+        """Load the shard, writing the planned graph into its configuration where it names
+        another (a collection made before the plan, or under other settings); the next
+        optimisation builds with it. A configuration the engine refuses (one this store did
+        not write) leaves the shard as it was."""
+        graph = _configured_graph(path)
+        if self._hnsw is None or graph == (self._hnsw.m, self._hnsw.ef_construct):
+            return qe.EdgeShard.load(str(path))
+        try:
+            shard = qe.EdgeShard.load(str(path), _stored_config_with_graph(path, self._hnsw))
+        except Exception as exc:
+            logger.warning("Collection %r keeps its graph configuration: %s", name, exc)
+            return qe.EdgeShard.load(str(path))
         logger.info(
             "Collection %r: new graphs get m %d / ef_construct %d (it named m %d / "
             "ef_construct %d)",
             name,
             self._hnsw.m,
             self._hnsw.ef_construct,
-            *_configured_graph(path),
+            *graph,
         )
-        return _edge_config(
-            int(vectors[DENSE_VECTOR]["size"]),
-            document_vectors=DOCUMENT_VECTOR in vectors,
-            hnsw=self._hnsw,
-        )
+        return shard
 
     def _stale_graphs(self, name: str, path: Path) -> bool:
         """Whether segments of the shard hold graphs built other than as planned: then they
@@ -518,12 +520,11 @@ class EdgeVectorStore:
         if (
             collection.points_since_optimize < self._optimize_after_points
             or collection.optimizer is not None
+            or collection.cancelled  # dropped or closed: a collection is never reused
             or self._closing
         ):
             return
         collection.points_since_optimize = 0
-        collection.journal = []
-        collection.cancelled = False
         collection.optimizer = threading.Thread(
             target=self._optimize,
             args=(name, collection),
@@ -569,8 +570,9 @@ class EdgeVectorStore:
         old = self._old_path(name)
         try:
             with collection.lock:
-                if collection.shard is None or collection.cancelled:
+                if collection.shard is None or collection.cancelled or self._closing:
                     return
+                collection.journal = []  # the writes the copy will miss, from now on
                 collection.shard.flush()
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(live, work)
@@ -638,29 +640,54 @@ def _replay(path: Path, journal: list[qe.UpdateOperation]) -> None:
         optimized.close()
 
 
-def _edge_config(dimension: int, *, document_vectors: bool, hnsw: HnswPlan | None) -> qe.EdgeConfig:
-    """A collection's shard configuration: its named vectors and, with a plan, its graph."""
-    vectors = {DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)}
-    if document_vectors:
-        # Read by document-unit searches only: a memory map, not RAM (its slot is as large as
-        # the dense vector's for every point, first chunk or not).
-        vectors[DOCUMENT_VECTOR] = qe.EdgeVectorParams(
-            size=dimension, distance=qe.Distance.Cosine, on_disk=True
-        )
+def _new_collection_config(dimension: int, hnsw: HnswPlan | None) -> qe.EdgeConfig:
+    """A new collection's shard: its named vectors and, with a plan, its graph."""
     return qe.EdgeConfig(
-        vectors=vectors,
+        vectors={
+            DENSE_VECTOR: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+            # Read by document-unit searches only: a memory map, not RAM (its slot is as
+            # large as the dense vector's for every point, first chunk or not).
+            DOCUMENT_VECTOR: qe.EdgeVectorParams(
+                size=dimension, distance=qe.Distance.Cosine, on_disk=True
+            ),
+        },
         sparse_vectors={LEXICAL_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        hnsw_config=None
-        if hnsw is None
-        else qe.HnswIndexConfig(
-            m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=FULL_SCAN_KB
-        ),
+        hnsw_config=None if hnsw is None else _graph_config(hnsw),
+    )
+
+
+def _graph_config(hnsw: HnswPlan) -> qe.HnswIndexConfig:
+    return qe.HnswIndexConfig(
+        m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=FULL_SCAN_KB
     )
 
 
 def _stored_config(path: Path) -> dict[str, Any]:
     config: dict[str, Any] = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     return config
+
+
+def _stored_config_with_graph(path: Path, hnsw: HnswPlan) -> qe.EdgeConfig:
+    """The shard's configuration as it was made (its vectors' parameters read back from its
+    file), with `hnsw`'s graph."""
+    stored = _stored_config(path)
+    vectors = {
+        name: qe.EdgeVectorParams(
+            size=int(params["size"]),
+            distance=getattr(qe.Distance, params["distance"]),
+            on_disk=params.get("on_disk"),
+        )
+        for name, params in (stored.get("vectors") or {}).items()
+    }
+    sparse_vectors = {
+        name: qe.EdgeSparseVectorParams(
+            modifier=qe.Modifier.Idf if params.get("modifier") == "idf" else None
+        )
+        for name, params in (stored.get("sparse_vectors") or {}).items()
+    }
+    return qe.EdgeConfig(
+        vectors=vectors, sparse_vectors=sparse_vectors, hnsw_config=_graph_config(hnsw)
+    )
 
 
 def _stored_vectors(path: Path) -> dict[str, Any]:
