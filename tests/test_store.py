@@ -1204,6 +1204,38 @@ def test_closing_stops_an_optimisation_and_the_next_open_resumes_it(tmp_path: Pa
     assert built_graphs(tmp_path / "c") == {ENGINE_GRAPH}
 
 
+def test_an_optimised_shard_that_does_not_load_gives_way_to_the_one_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the optimised copy, once swapped in, cannot be loaded, the shard set aside before
+    the swap (it holds every write) is put back and serves on. A copy that passes its child's
+    optimize() and the replay and then fails to load cannot be made on purpose, so the
+    engine's load is wrapped to refuse the live folder while the set-aside one exists."""
+    real_load = qe.EdgeShard.load
+    live, set_aside = tmp_path / "c", tmp_path / ".optimizing" / "c.old"
+
+    def load(path: str, config: qe.EdgeConfig | None = None) -> qe.EdgeShard:
+        if Path(path) == live and set_aside.exists():
+            raise Exception("Service runtime error: the optimised shard is damaged")
+        return real_load(path, config)
+
+    monkeypatch.setattr(qe.EdgeShard, "load", load)
+    vectors = np.random.default_rng(0).normal(size=(600, DIM))
+    store = EdgeVectorStore(root=tmp_path, optimize_after_points=500)
+    try:
+        store.create_collection("c", dimension=DIM)
+        store.upsert("c", [chunk("c", f"d{i}", 0, list(v)) for i, v in enumerate(vectors)])
+        store.wait_for_optimizations()
+        assert store.optimizations_completed == 0
+        assert not set_aside.exists()
+        assert store.count("c") == 600
+        assert documents(store.search("c", list(vectors[7]), top_k=1)) == ["d7"]
+        store.upsert("c", [chunk("c", "later", 0, unit(1))])
+        assert store.count("c") == 601
+    finally:
+        store.close()
+
+
 def test_one_collection_is_optimised_at_a_time(tmp_path: Path) -> None:
     """Each optimising child holds a copy of its shard: two collections due at once are
     optimised one after the other, both in the end."""

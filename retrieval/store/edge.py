@@ -607,10 +607,7 @@ class EdgeVectorStore:
             logger.exception("Optimising collection %r failed", name)
             with collection.lock:
                 if collection.shard is None and not collection.cancelled:
-                    if not (live / CONFIG_FILE).is_file() and (old / CONFIG_FILE).is_file():
-                        shutil.rmtree(live, ignore_errors=True)
-                        old.rename(live)
-                    collection.shard = qe.EdgeShard.load(str(live))
+                    self._reopen_after_failed_swap(name, collection)
                 if collection.shard is not None:
                     # The live folder may hold the optimised shard by now: its size sets the beam.
                     collection.search_params = self._search_params(collection.shard)
@@ -618,6 +615,27 @@ class EdgeVectorStore:
             with collection.lock:
                 collection.child = None
             shutil.rmtree(work, ignore_errors=True)
+
+    def _reopen_after_failed_swap(self, name: str, collection: _Collection) -> None:
+        """Open the shard again after a swap failed half-way; `collection.lock` is held.
+
+        The shard set aside (``.optimizing/<name>.old``) holds every write, so where it is
+        complete it replaces whatever the live folder holds (nothing, or an optimised copy
+        that did not load). If even that cannot be opened, the collection is forgotten: its
+        next use opens it from disk again, and says why it cannot."""
+        live = self._shard_path(name)
+        old = self._old_path(name)
+        if (old / CONFIG_FILE).is_file():
+            shutil.rmtree(live, ignore_errors=True)
+            old.rename(live)
+        try:
+            collection.shard = qe.EdgeShard.load(str(live))
+        except Exception:
+            logger.exception("Collection %r could not be opened again", name)
+            collection.cancelled = True
+            with self._lock:
+                if self._collections.get(name) is collection:
+                    del self._collections[name]
 
     def _wait_for_build_turn(self, collection: _Collection) -> bool:
         """Wait while another collection's index is built; False if this one was dropped or
