@@ -39,6 +39,11 @@ class HnswPlan:
         if self.ef_per_million_points < 0:
             raise ValueError("ef_per_million_points cannot be negative")
 
+    @property
+    def graph(self) -> tuple[int, int]:
+        """(m, ef_construct): what a graph built under this plan is made with."""
+        return self.m, self.ef_construct
+
     def search_ef(self, points: int) -> int:
         """The beam for a search in a collection of `points` points."""
         grown = math.ceil(max(0, points) * self.ef_per_million_points / 1_000_000)

@@ -453,11 +453,12 @@ class EdgeVectorStore:
         another (a collection made before the plan, or under other settings); the next
         optimisation builds with it. A configuration the engine refuses (one this store did
         not write) leaves the shard as it was."""
-        graph = _configured_graph(path)
-        if self._hnsw is None or graph == (self._hnsw.m, self._hnsw.ef_construct):
+        stored = _stored_config(path)
+        graph = _configured_graph(stored)
+        if self._hnsw is None or graph == self._hnsw.graph:
             return qe.EdgeShard.load(str(path))
         try:
-            shard = qe.EdgeShard.load(str(path), _stored_config_with_graph(path, self._hnsw))
+            shard = qe.EdgeShard.load(str(path), _config_with_graph(stored, self._hnsw))
         except Exception as exc:
             logger.warning("Collection %r keeps its graph configuration: %s", name, exc)
             return qe.EdgeShard.load(str(path))
@@ -465,8 +466,7 @@ class EdgeVectorStore:
             "Collection %r: new graphs get m %d / ef_construct %d (it named m %d / "
             "ef_construct %d)",
             name,
-            self._hnsw.m,
-            self._hnsw.ef_construct,
+            *self._hnsw.graph,
             *graph,
         )
         return shard
@@ -478,15 +478,14 @@ class EdgeVectorStore:
         is started again."""
         if self._hnsw is None:
             return False
-        planned = (self._hnsw.m, self._hnsw.ef_construct)
-        stale = sorted(graph for graph in built_graphs(path) if graph != planned)
+        stale = sorted(graph for graph in built_graphs(path) if graph != self._hnsw.graph)
         if stale:
             logger.info(
                 "Collection %r: rebuilding its graph (m / ef_construct %s) with m %d / "
                 "ef_construct %d in the background",
                 name,
                 ", ".join(f"{m} / {ef}" for m, ef in stale),
-                *planned,
+                *self._hnsw.graph,
             )
         return bool(stale)
 
@@ -620,9 +619,11 @@ class EdgeVectorStore:
         """Open the shard again after a swap failed half-way; `collection.lock` is held.
 
         The shard set aside (``.optimizing/<name>.old``) holds every write, so where it is
-        complete it replaces whatever the live folder holds (nothing, or an optimised copy
-        that did not load). If even that cannot be opened, the collection is forgotten: its
-        next use opens it from disk again, and says why it cannot."""
+        there it replaces whatever the live folder holds (nothing, or an optimised copy that
+        did not load). Unlike at a restart (`_recover`), where a set-aside folder may be half
+        deleted, it is whole here: it is deleted only after the swapped-in shard loaded. If
+        even that cannot be opened, the collection is forgotten: its next use opens it from
+        disk again, and says why it cannot."""
         live = self._shard_path(name)
         old = self._old_path(name)
         if (old / CONFIG_FILE).is_file():
@@ -685,10 +686,9 @@ def _stored_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _stored_config_with_graph(path: Path, hnsw: HnswPlan) -> qe.EdgeConfig:
-    """The shard's configuration as it was made (its vectors' parameters read back from its
-    file), with `hnsw`'s graph."""
-    stored = _stored_config(path)
+def _config_with_graph(stored: dict[str, Any], hnsw: HnswPlan) -> qe.EdgeConfig:
+    """A shard's configuration as it was made (`stored`: its file, from which its vectors'
+    parameters are read back), with `hnsw`'s graph."""
     vectors = {
         name: qe.EdgeVectorParams(
             size=int(params["size"]),
@@ -714,10 +714,10 @@ def _stored_vectors(path: Path) -> dict[str, Any]:
     return vectors
 
 
-def _configured_graph(path: Path) -> tuple[int, int]:
-    """The (m, ef_construct) the shard at `path` builds new graphs with (the engine's defaults
-    where its configuration names none)."""
-    graph: dict[str, Any] = _stored_config(path).get("hnsw_config") or {}
+def _configured_graph(stored: dict[str, Any]) -> tuple[int, int]:
+    """The (m, ef_construct) a shard whose configuration file is `stored` builds new graphs
+    with (the engine's defaults where it names none)."""
+    graph: dict[str, Any] = stored.get("hnsw_config") or {}
     return int(graph.get("m", ENGINE_GRAPH[0])), int(graph.get("ef_construct", ENGINE_GRAPH[1]))
 
 
